@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh machine with only python3:
+#   make run    creates .venv, installs the project, runs the main job
+#   make test   creates .venv, installs the project with its test extra, runs the tests
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# Tests run in parallel processes, one per core.
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# The CPU build of torch first: left to itself, pip would resolve the CUDA build (several GB).
+$(VENV)/.torch: | $(PY)
+	$(PIP) install torch==2.13.0
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
+	$(PIP) install -e ".[test]"
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m sb3_scratch_ppo run
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -n $(PYTEST_WORKERS) tests
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/bench_cartpole_env.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
