@@ -65,7 +65,7 @@ def test_check_env_passes_with_no_more_warnings_than_cartpole_v1():
     assert _check_env_warnings(scratch_envs.ScratchCartPoleEnv()) == _check_env_warnings(CartPoleEnv())
     made = _check_env_warnings(gym.make("ScratchCartPole-v0").unwrapped)
     assert made == _check_env_warnings(gym.make("CartPole-v1").unwrapped)
-    assert len(made) == 1 and "minimum value is -infinity" in made.pop()
+    assert made and all("infinity" in w for w in made)  # only the velocity bounds
 
 
 @pytest.mark.parametrize("action", [2, -1, np.int64(3)])
