@@ -1,8 +1,14 @@
 """sb3-scratch-ppo: PPO from scratch in NumPy, a drop-in replacement for Stable-Baselines3's PPO.
 
+    from sb3_scratch_ppo import ScratchPPO        # instead of: from stable_baselines3 import PPO
+    model = ScratchPPO("MlpPolicy", "CartPole-v1", seed=0).learn(100_000)
+
 Importing this package also registers the Gymnasium environment ``ScratchCartPole-v0``.
 """
 
 import scratch_envs  # noqa: F401  (registers ScratchCartPole-v0)
+from sb3_scratch_ppo.policy import ActorCriticPolicy
+from sb3_scratch_ppo.ppo import MlpPolicy, ScratchPPO
 
 __version__ = "0.1.0"
+__all__ = ["ScratchPPO", "MlpPolicy", "ActorCriticPolicy"]

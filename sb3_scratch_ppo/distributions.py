@@ -1,0 +1,194 @@
+"""Action distributions: sample, mode, log-probability, entropy, and their gradients, in NumPy.
+
+One class per action space, as SB3's (``make_proba_distribution``):
+
+| action space  | distribution       | action_net output          | extra parameter     |
+|---------------|--------------------|----------------------------|---------------------|
+| Discrete      | Categorical        | n logits                   |                     |
+| Box           | DiagGaussian       | mean, one per action dim   | log_std (state-independent) |
+| MultiDiscrete | MultiCategorical   | sum(nvec) logits           |                     |
+| MultiBinary   | Bernoulli          | n logits                   |                     |
+
+Every distribution offers:
+
+- ``sample(out, log_std, rng)`` and ``mode(out, log_std)``: actions for a batch;
+- ``log_prob_entropy(out, log_std, actions)``: per-sample log pi(a|s) and entropy H, both summed
+  over action dimensions, plus a context for
+- ``backward(ctx, g_logp, g_ent)``: given dLoss/dlog_prob and dLoss/dentropy (arrays of shape
+  (B,)), returns dLoss/dout (B, out_dim) and dLoss/dlog_std (or None).
+
+The gradients are derived by hand in each docstring and checked against torch autograd in
+``tests/test_gradients.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from gymnasium import spaces
+
+LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _sample_categorical(log_p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Inverse-CDF sampling, one uniform draw per row."""
+    cdf = np.cumsum(np.exp(log_p), axis=-1)
+    u = rng.random((log_p.shape[0], 1)) * cdf[:, -1:]  # scale: the cdf may end a rounding error from 1
+    return np.minimum((u >= cdf).sum(axis=-1), log_p.shape[-1] - 1).astype(np.int64)
+
+
+def _categorical_backward(log_p: np.ndarray, actions: np.ndarray, g_logp: np.ndarray, g_ent: np.ndarray) -> np.ndarray:
+    """Gradient w.r.t. the logits z of one categorical, p = softmax(z).
+
+    log_prob = z_a - logsumexp(z)  =>  d log_prob / dz_j = [j == a] - p_j
+    H = -sum_i p_i log p_i          =>  dH / dz_j = -p_j (log p_j + H)
+    """
+    p = np.exp(log_p)
+    entropy = -(p * log_p).sum(axis=-1, keepdims=True)
+    g = -p * (g_logp[:, None] + g_ent[:, None] * (log_p + entropy))
+    g[np.arange(len(actions)), actions] += g_logp
+    return g
+
+
+class Categorical:
+    """Discrete(n): one categorical over n actions, from logits."""
+
+    def __init__(self, n: int):
+        self.out_dim = n
+        self.action_shape: tuple[int, ...] = ()
+        self.action_dtype = np.int64
+
+    def sample(self, out, log_std, rng):
+        return _sample_categorical(_log_softmax(out), rng)
+
+    def mode(self, out, log_std):
+        return out.argmax(axis=-1)
+
+    def log_prob_entropy(self, out, log_std, actions):
+        log_p = _log_softmax(out)
+        actions = actions.reshape(-1).astype(np.int64)
+        log_prob = log_p[np.arange(len(actions)), actions]
+        entropy = -(np.exp(log_p) * log_p).sum(axis=-1)
+        return log_prob, entropy, (log_p, actions)
+
+    def backward(self, ctx, g_logp, g_ent):
+        log_p, actions = ctx
+        return _categorical_backward(log_p, actions, g_logp, g_ent), None
+
+
+class MultiCategorical:
+    """MultiDiscrete(nvec): independent categoricals, log-probs and entropies summed."""
+
+    def __init__(self, nvec: np.ndarray):
+        self.nvec = [int(n) for n in np.ravel(nvec)]
+        self.splits = np.cumsum(self.nvec)[:-1]
+        self.out_dim = int(sum(self.nvec))
+        self.action_shape = (len(self.nvec),)
+        self.action_dtype = np.int64
+
+    def sample(self, out, log_std, rng):
+        return np.stack([_sample_categorical(_log_softmax(z), rng) for z in np.split(out, self.splits, axis=-1)], axis=1)
+
+    def mode(self, out, log_std):
+        return np.stack([z.argmax(axis=-1) for z in np.split(out, self.splits, axis=-1)], axis=1)
+
+    def log_prob_entropy(self, out, log_std, actions):
+        actions = actions.reshape(len(out), -1).astype(np.int64)
+        log_ps = [_log_softmax(z) for z in np.split(out, self.splits, axis=-1)]
+        rows = np.arange(len(out))
+        log_prob = sum(lp[rows, actions[:, i]] for i, lp in enumerate(log_ps))
+        entropy = sum(-(np.exp(lp) * lp).sum(axis=-1) for lp in log_ps)
+        return log_prob, entropy, (log_ps, actions)
+
+    def backward(self, ctx, g_logp, g_ent):
+        log_ps, actions = ctx
+        grads = [_categorical_backward(lp, actions[:, i], g_logp, g_ent) for i, lp in enumerate(log_ps)]
+        return np.concatenate(grads, axis=-1), None
+
+
+class Bernoulli:
+    """MultiBinary(n): independent Bernoullis from logits z, p = sigmoid(z)."""
+
+    def __init__(self, n: int):
+        self.out_dim = n
+        self.action_shape = (n,)
+        self.action_dtype = np.float32  # SB3 returns float 0./1. actions here
+
+    def sample(self, out, log_std, rng):
+        p = 1.0 / (1.0 + np.exp(-out))
+        return (rng.random(out.shape) < p).astype(np.float32)
+
+    def mode(self, out, log_std):
+        return (out > 0).astype(np.float32)  # round(p), with round(0.5) = 0 as torch.round
+
+    def log_prob_entropy(self, out, log_std, actions):
+        """log_prob = a z - softplus(z);  H = softplus(z) - z p  (each summed over the n dims)."""
+        actions = actions.reshape(out.shape).astype(out.dtype)
+        softplus = np.logaddexp(0.0, out)
+        p = 1.0 / (1.0 + np.exp(-out))
+        log_prob = (actions * out - softplus).sum(axis=-1)
+        entropy = (softplus - out * p).sum(axis=-1)
+        return log_prob, entropy, (out, p, actions)
+
+    def backward(self, ctx, g_logp, g_ent):
+        """d log_prob / dz = a - p;   dH / dz = -z p (1 - p)."""
+        z, p, actions = ctx
+        return g_logp[:, None] * (actions - p) - g_ent[:, None] * z * p * (1.0 - p), None
+
+
+class DiagGaussian:
+    """Box(k): a diagonal Gaussian with mean from the network and a state-independent log_std parameter.
+
+    Per dimension, with sigma = exp(log_std):
+        log_prob = -(a - mu)^2 / (2 sigma^2) - log_std - log(sqrt(2 pi))
+        H        = 0.5 + log(sqrt(2 pi)) + log_std
+    both summed over the k dimensions.
+    """
+
+    def __init__(self, k: int):
+        self.out_dim = k
+        self.action_shape = (k,)
+        self.action_dtype = np.float32
+
+    def sample(self, out, log_std, rng):
+        return out + np.exp(log_std) * rng.standard_normal(out.shape, dtype=out.dtype)
+
+    def mode(self, out, log_std):
+        return out
+
+    def log_prob_entropy(self, out, log_std, actions):
+        actions = actions.reshape(out.shape)
+        inv_var = np.exp(-2.0 * log_std)
+        diff = actions - out
+        log_prob = (-(diff * diff) * (0.5 * inv_var) - log_std - LOG_SQRT_2PI).sum(axis=-1)
+        entropy = np.broadcast_to((0.5 + LOG_SQRT_2PI + log_std).sum(), (len(out),))
+        return log_prob, entropy, (diff, inv_var)
+
+    def backward(self, ctx, g_logp, g_ent):
+        """d log_prob / d mu = (a - mu) / sigma^2;  d log_prob / d log_std = (a - mu)^2 / sigma^2 - 1;  dH / d log_std = 1."""
+        diff, inv_var = ctx
+        scaled = diff * inv_var
+        g_mean = g_logp[:, None] * scaled
+        g_log_std = (g_logp[:, None] * (diff * scaled - 1.0)).sum(axis=0) + g_ent.sum()
+        return g_mean, g_log_std
+
+
+def make_distribution(action_space: spaces.Space):
+    """The distribution SB3 uses for ``action_space`` (without gSDE)."""
+    if isinstance(action_space, spaces.Discrete):
+        return Categorical(int(action_space.n))
+    if isinstance(action_space, spaces.Box):
+        return DiagGaussian(int(np.prod(action_space.shape)))
+    if isinstance(action_space, spaces.MultiDiscrete):
+        return MultiCategorical(action_space.nvec)
+    if isinstance(action_space, spaces.MultiBinary):
+        return Bernoulli(int(np.prod(action_space.shape)))
+    raise NotImplementedError(
+        f"action space {action_space} is not supported; supported: Box, Discrete, MultiDiscrete, MultiBinary"
+    )

@@ -1,0 +1,387 @@
+"""ScratchPPO: Proximal Policy Optimization (clip version) in NumPy, behind SB3's BaseAlgorithm API.
+
+Paper: Schulman et al. 2017, "Proximal Policy Optimization Algorithms", https://arxiv.org/abs/1707.06347.
+The semantics are SB3's PPO, detail by detail (see shared/sb3-exactness.md); the names of the
+quantities below are SB3's, and ``train()`` holds every equation of the update in one place.
+
+BaseAlgorithm gives env wrapping, seeding, the logger, callbacks, predict, save/load; everything
+that learns (policy, distributions, rollout storage, GAE, loss, gradients, Adam) is ours.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.utils import FloatSchedule, safe_mean
+
+from sb3_scratch_ppo import preprocessing
+from sb3_scratch_ppo.optimizer import clip_grad_norm_
+from sb3_scratch_ppo.policy import ActorCriticPolicy
+from sb3_scratch_ppo.rollout import RolloutStorage
+
+SelfScratchPPO = TypeVar("SelfScratchPPO", bound="ScratchPPO")
+
+MlpPolicy = ActorCriticPolicy
+
+
+def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
+    """1 - Var[y_true - y_pred] / Var[y_true]: 1 is a perfect value function, 0 no better than a constant (NaN if Var[y_true] = 0)."""
+    var_y = np.var(y_true)
+    return np.nan if var_y == 0 else float(1 - np.var(y_true - y_pred) / var_y)
+
+
+class ScratchPPO(BaseAlgorithm):
+    """Proximal Policy Optimization, a drop-in for ``stable_baselines3.PPO``: same parameters, defaults and behaviour.
+
+    :param policy: "MlpPolicy" (or the ``MlpPolicy`` class of this package)
+    :param env: the environment to learn from (a Gymnasium env, a VecEnv, or a registered id)
+    :param learning_rate: float, or a function of progress_remaining (1 at the start, 0 at the end)
+    :param n_steps: steps per env per rollout (rollout size n_steps * n_envs)
+    :param batch_size: minibatch size
+    :param n_epochs: passes over the rollout per update
+    :param gamma: discount factor
+    :param gae_lambda: GAE bias-variance trade-off
+    :param clip_range: PPO's epsilon; float or function of progress_remaining
+    :param clip_range_vf: clipping of the value function around the old values; None disables it
+    :param normalize_advantage: normalize advantages per minibatch
+    :param ent_coef: entropy coefficient
+    :param vf_coef: value-loss coefficient
+    :param max_grad_norm: maximum norm of the joint gradient
+    :param use_sde: gSDE; not implemented yet (raises)
+    :param sde_sample_freq: gSDE only
+    :param rollout_buffer_class: must be None (the rollout storage is ours)
+    :param rollout_buffer_kwargs: must be None or empty
+    :param target_kl: stop the update early when the approximate KL exceeds 1.5 * target_kl
+    :param stats_window_size: episodes averaged for rollout/ep_rew_mean and friends
+    :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
+    :param policy_kwargs: net_arch, activation_fn, ortho_init, log_std_init, optimizer_kwargs (eps, betas)
+    :param verbose: 0 silent, 1 info, 2 debug
+    :param seed: seed for NumPy's global RNG (minibatch order), the policy's sampling RNG, the env and the action space
+    :param device: accepted for compatibility; computation is NumPy on the CPU
+    """
+
+    policy_aliases: ClassVar[dict[str, type]] = {"MlpPolicy": ActorCriticPolicy}
+    policy: ActorCriticPolicy
+    rollout_buffer: RolloutStorage
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env,
+        learning_rate=3e-4,
+        n_steps: int = 2048,
+        batch_size: int = 64,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range=0.2,
+        clip_range_vf=None,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        rollout_buffer_class: type | None = None,
+        rollout_buffer_kwargs: dict[str, Any] | None = None,
+        target_kl: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device="auto",
+        _init_setup_model: bool = True,
+    ):
+        if use_sde:
+            raise NotImplementedError("use_sde=True (gSDE) is not implemented yet in ScratchPPO; use use_sde=False")
+        if rollout_buffer_class is not None or rollout_buffer_kwargs:
+            raise NotImplementedError("rollout_buffer_class / rollout_buffer_kwargs: ScratchPPO uses its own rollout storage")
+        if not isinstance(policy, str) and not (isinstance(policy, type) and issubclass(policy, ActorCriticPolicy)):
+            raise ValueError(f"policy={policy!r}: ScratchPPO takes 'MlpPolicy' or sb3_scratch_ppo.MlpPolicy")
+        super().__init__(
+            policy=policy,
+            env=env,
+            learning_rate=learning_rate,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            support_multi_env=True,
+            monitor_wrapper=True,
+            seed=seed,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
+        )
+        self.n_steps = n_steps
+        self.gamma = gamma
+        self.gae_lambda = gae_lambda
+        self.ent_coef = ent_coef
+        self.vf_coef = vf_coef
+        self.max_grad_norm = max_grad_norm
+        self.rollout_buffer_class = rollout_buffer_class
+        self.rollout_buffer_kwargs = rollout_buffer_kwargs or {}
+
+        # The same sanity checks as PPO: advantage normalization needs more than one sample.
+        if normalize_advantage:
+            assert batch_size > 1, "`batch_size` must be greater than 1. See https://github.com/DLR-RM/stable-baselines3/issues/440"
+        if self.env is not None:
+            buffer_size = self.env.num_envs * self.n_steps
+            assert buffer_size > 1 or (not normalize_advantage), (
+                f"`n_steps * n_envs` must be greater than 1. Currently n_steps={self.n_steps} and n_envs={self.env.num_envs}"
+            )
+            untruncated_batches = buffer_size // batch_size
+            if buffer_size % batch_size > 0:
+                warnings.warn(
+                    f"You have specified a mini-batch size of {batch_size},"
+                    f" but because the `RolloutBuffer` is of size `n_steps * n_envs = {buffer_size}`,"
+                    f" after every {untruncated_batches} untruncated mini-batches,"
+                    f" there will be a truncated mini-batch of size {buffer_size % batch_size}\n"
+                    f"We recommend using a `batch_size` that is a factor of `n_steps * n_envs`.\n"
+                    f"Info: (n_steps={self.n_steps} and n_envs={self.env.num_envs})"
+                )
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.clip_range = clip_range
+        self.clip_range_vf = clip_range_vf
+        self.normalize_advantage = normalize_advantage
+        self.target_kl = target_kl
+
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        self.policy = self.policy_class(
+            self.observation_space, self.action_space, self.lr_schedule, seed=self.seed, **self.policy_kwargs
+        )
+        dist = self.policy.dist
+        self.rollout_buffer = RolloutStorage(
+            self.n_steps, self.n_envs, self.policy.features_dim, dist.action_shape, dist.action_dtype,
+            gamma=self.gamma, gae_lambda=self.gae_lambda,
+        )
+        self.clip_range = FloatSchedule(self.clip_range)
+        if self.clip_range_vf is not None:
+            if isinstance(self.clip_range_vf, (float, int)):
+                assert self.clip_range_vf > 0, "`clip_range_vf` must be positive, pass `None` to deactivate vf clipping"
+            self.clip_range_vf = FloatSchedule(self.clip_range_vf)
+
+    def set_random_seed(self, seed: int | None = None) -> None:
+        """Seed Python, NumPy and torch's global RNGs, the action space and the env (as SB3), and the policy's sampler."""
+        super().set_random_seed(seed)
+        if seed is not None and getattr(self, "policy", None) is not None:
+            self.policy.rng = np.random.default_rng(seed)
+
+    def _features(self, obs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return preprocessing.preprocess(obs, self.observation_space, self.policy.normalize_images, out=out)
+
+    # --- rollout -------------------------------------------------------------------------------
+
+    def collect_rollouts(self, env, callback, rollout_buffer: RolloutStorage, n_rollout_steps: int) -> bool:
+        """Fill the rollout storage with n_rollout_steps steps of every env; False if a callback stopped training."""
+        assert self._last_obs is not None, "No previous observation was provided"
+        self.policy.set_training_mode(False)
+        n_steps = 0
+        rollout_buffer.reset()
+        callback.on_rollout_start()
+        is_box = isinstance(self.action_space, spaces.Box)
+        gamma = rollout_buffer.rewards.dtype.type(self.gamma)
+
+        while n_steps < n_rollout_steps:
+            features = self._features(self._last_obs, out=rollout_buffer.features[n_steps])
+            actions, values, log_probs = self.policy.forward(features)
+            # The buffer keeps the sampled action; the env gets it clipped to the bounds.
+            clipped_actions = np.clip(actions, self.action_space.low, self.action_space.high) if is_box else actions
+
+            new_obs, rewards, dones, infos = env.step(clipped_actions)
+            self.num_timesteps += env.num_envs
+
+            callback.update_locals(locals())
+            if not callback.on_step():
+                return False
+
+            done_idx = np.flatnonzero(dones)
+            self._update_info_buffer([infos[i] for i in done_idx], dones[done_idx])
+            n_steps += 1
+
+            if isinstance(self.action_space, spaces.Discrete):
+                actions = actions.reshape(-1, 1)
+
+            # Time-limit bootstrap (SB3 issue #633): a truncated episode's last reward gets
+            # gamma * V(terminal observation), as if the episode went on.
+            truncated = [i for i in done_idx if infos[i].get("terminal_observation") is not None
+                         and infos[i].get("TimeLimit.truncated", False)]
+            if truncated:
+                terminal_obs = np.stack([infos[i]["terminal_observation"] for i in truncated])
+                rewards[truncated] += gamma * self.policy.predict_values(self._features(terminal_obs))
+
+            rollout_buffer.add(actions, rewards, self._last_episode_starts, values, log_probs)
+            self._last_obs = new_obs
+            self._last_episode_starts = dones
+
+        values = self.policy.predict_values(self._features(new_obs))
+        rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
+
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+        return True
+
+    # --- update ----------------------------------------------------------------------------------
+
+    def train(self) -> None:
+        """One PPO update: n_epochs passes over the rollout in minibatches, each a clipped-surrogate gradient step."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)  # logs train/learning_rate
+        clip_range = self.clip_range(self._current_progress_remaining)
+        clip_range_vf = self.clip_range_vf(self._current_progress_remaining) if self.clip_range_vf is not None else None
+        dt = self.policy.dtype.type
+
+        entropy_losses, pg_losses, value_losses, clip_fractions = [], [], [], []
+        continue_training = True
+        for epoch in range(self.n_epochs):
+            approx_kl_divs = []
+            for minibatch, data in enumerate(self.rollout_buffer.minibatches(self.batch_size)):
+                values, log_prob, entropy, cache = self.policy.evaluate_actions(data.features, data.actions)
+                n = len(values)
+
+                # Advantages A, normalized per minibatch (unbiased std, as torch's .std()).
+                advantages = data.advantages
+                if self.normalize_advantage and n > 1:
+                    advantages = (advantages - advantages.mean()) / (advantages.std(ddof=1) + dt(1e-8))
+
+                # Clipped surrogate: r = pi(a|s) / pi_old(a|s);  L_clip = -mean(min(r A, clip(r, 1 - eps, 1 + eps) A)).
+                log_ratio = log_prob - data.old_log_prob
+                ratio = np.exp(log_ratio)
+                policy_loss_1 = advantages * ratio
+                policy_loss_2 = advantages * np.clip(ratio, 1 - clip_range, 1 + clip_range)
+                policy_loss = -np.minimum(policy_loss_1, policy_loss_2).mean()
+                pg_losses.append(float(policy_loss))
+                clip_fractions.append(float(np.mean(np.abs(ratio - 1) > clip_range)))
+
+                # Value loss: mean((R - V)^2), V optionally clipped to old_V +- clip_range_vf.
+                if clip_range_vf is None:
+                    values_pred = values
+                else:
+                    values_pred = data.old_values + np.clip(values - data.old_values, -clip_range_vf, clip_range_vf)
+                value_error = values_pred - data.returns
+                value_loss = np.mean(value_error * value_error)
+                value_losses.append(float(value_loss))
+
+                # Entropy bonus: entropy_loss = -mean(H).
+                entropy_loss = -np.mean(entropy)
+                entropy_losses.append(float(entropy_loss))
+
+                loss = policy_loss + dt(self.ent_coef) * entropy_loss + dt(self.vf_coef) * value_loss
+
+                # Approximate KL(old || new) = mean((r - 1) - log r) (Schulman's k3 estimator), for early stopping.
+                approx_kl_div = float(np.mean((ratio - 1) - log_ratio))
+                approx_kl_divs.append(approx_kl_div)
+                if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
+                    continue_training = False
+                    if self.verbose >= 1:
+                        print(f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}")
+                    break
+                if not np.isfinite(loss):
+                    raise FloatingPointError(
+                        f"the PPO loss is {loss} at epoch {epoch}, minibatch {minibatch} (policy_loss={policy_loss}, "
+                        f"value_loss={value_loss}, entropy_loss={entropy_loss}); the weights were left as they "
+                        "were before this minibatch. Check rewards and observations for NaN/inf or huge values "
+                        "(VecNormalize helps), or lower the learning rate."
+                    )
+
+                # Backward pass of `loss`, term by term, down to dL/dV, dL/dlog_prob and dL/dH (each per sample).
+                # d min(r A, clip(r) A) / dr = A where the unclipped term is the smaller (or equal), else 0.
+                g_ratio = np.where(policy_loss_1 <= policy_loss_2, advantages, dt(0.0))
+                g_log_prob = -(g_ratio * ratio) / dt(n)
+                g_values = dt(2.0 * self.vf_coef / n) * value_error
+                if clip_range_vf is not None:
+                    g_values *= np.abs(values - data.old_values) <= clip_range_vf
+                g_entropy = np.full(n, -self.ent_coef / n, dtype=values.dtype)
+                self.policy.backward(cache, g_values, g_log_prob, g_entropy)
+
+                grad_norm = clip_grad_norm_(self.policy.grads, self.max_grad_norm)
+                if not np.isfinite(grad_norm):
+                    raise FloatingPointError(
+                        f"the gradient norm is {grad_norm} at epoch {epoch}, minibatch {minibatch}; the weights were "
+                        "left as they were before this minibatch."
+                    )
+                self.policy.optimizer.step()
+
+            self._n_updates += 1
+            if not continue_training:
+                break
+
+        explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
+
+        self.logger.record("train/entropy_loss", np.mean(entropy_losses))
+        self.logger.record("train/policy_gradient_loss", np.mean(pg_losses))
+        self.logger.record("train/value_loss", np.mean(value_losses))
+        self.logger.record("train/approx_kl", np.mean(approx_kl_divs))
+        self.logger.record("train/clip_fraction", np.mean(clip_fractions))
+        self.logger.record("train/loss", float(loss))
+        self.logger.record("train/explained_variance", explained_var)
+        if self.policy.has_log_std:
+            self.logger.record("train/std", float(np.exp(self.policy.log_std).mean()))
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/clip_range", clip_range)
+        if clip_range_vf is not None:
+            self.logger.record("train/clip_range_vf", clip_range_vf)
+
+    # --- the loop ----------------------------------------------------------------------------------
+
+    def dump_logs(self, iteration: int = 0) -> None:
+        """Record rollout/* and time/* and write everything recorded since the last dump.
+
+        As in SB3, this runs before train(), so train/* values appear one iteration late.
+        """
+        time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
+        fps = int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed)
+        if iteration > 0:
+            self.logger.record("time/iterations", iteration, exclude="tensorboard")
+        if len(self.ep_info_buffer) > 0 and len(self.ep_info_buffer[0]) > 0:
+            self.logger.record("rollout/ep_rew_mean", safe_mean([ep_info["r"] for ep_info in self.ep_info_buffer]))
+            self.logger.record("rollout/ep_len_mean", safe_mean([ep_info["l"] for ep_info in self.ep_info_buffer]))
+        self.logger.record("time/fps", fps)
+        self.logger.record("time/time_elapsed", int(time_elapsed), exclude="tensorboard")
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        if len(self.ep_success_buffer) > 0:
+            self.logger.record("rollout/success_rate", safe_mean(self.ep_success_buffer))
+        self.logger.dump(step=self.num_timesteps)
+
+    def learn(
+        self: SelfScratchPPO,
+        total_timesteps: int,
+        callback=None,
+        log_interval: int = 1,
+        tb_log_name: str = "PPO",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfScratchPPO:
+        iteration = 0
+        total_timesteps, callback = self._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        callback.on_training_start(locals(), globals())
+        assert self.env is not None, "learn() needs an environment: pass env= to the constructor, load() or set_env()"
+
+        while self.num_timesteps < total_timesteps:
+            if not self.collect_rollouts(self.env, callback, self.rollout_buffer, n_rollout_steps=self.n_steps):
+                break
+            iteration += 1
+            self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
+            if log_interval is not None and iteration % log_interval == 0:
+                self.dump_logs(iteration)
+            self.train()
+
+        callback.on_training_end()
+        return self
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer"], []

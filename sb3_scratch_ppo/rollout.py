@@ -1,0 +1,99 @@
+"""Rollout storage: one rollout of n_steps x n_envs transitions, GAE(lambda) returns, and minibatches.
+
+Arrays are allocated once and reused every rollout. Layout during collection is
+(n_steps, n_envs, ...); after ``compute_returns_and_advantage`` everything is flattened
+env-major (flat index = env * n_steps + t), as SB3's RolloutBuffer does, so the same
+permutation picks the same samples in both.
+
+GAE (Schulman et al. 2016), backwards over t, with episode_start[t] = "obs[t] began an episode":
+
+    next_non_terminal = 1 - dones_after_last_step          (t = T - 1; next_value = V(last obs))
+                      = 1 - episode_start[t + 1]           (otherwise; next_value = V[t + 1])
+    delta_t = r_t + gamma * next_value * next_non_terminal - V_t
+    A_t     = delta_t + gamma * lambda * next_non_terminal * A_{t+1}
+    returns = A + V
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple
+
+import numpy as np
+
+
+class Minibatch(NamedTuple):
+    features: np.ndarray
+    actions: np.ndarray
+    old_values: np.ndarray
+    old_log_prob: np.ndarray
+    advantages: np.ndarray
+    returns: np.ndarray
+
+
+class RolloutStorage:
+    def __init__(self, n_steps: int, n_envs: int, features_dim: int, action_shape: tuple[int, ...],
+                 action_dtype, gamma: float, gae_lambda: float, dtype=np.float32):
+        self.n_steps, self.n_envs = n_steps, n_envs
+        self.gamma, self.gae_lambda = gamma, gae_lambda
+        T, N = n_steps, n_envs
+        self.features = np.zeros((T, N, features_dim), dtype=dtype)
+        self.actions = np.zeros((T, N, *action_shape), dtype=action_dtype)
+        self.rewards = np.zeros((T, N), dtype=dtype)
+        self.episode_starts = np.zeros((T, N), dtype=dtype)
+        self.values = np.zeros((T, N), dtype=dtype)
+        self.log_probs = np.zeros((T, N), dtype=dtype)
+        self.advantages = np.zeros((T, N), dtype=dtype)
+        self.returns = np.zeros((T, N), dtype=dtype)
+        self.pos = 0
+        self.flat: dict[str, np.ndarray] | None = None
+
+    def reset(self) -> None:
+        self.pos = 0
+        self.flat = None
+
+    @property
+    def full(self) -> bool:
+        return self.pos == self.n_steps
+
+    def add(self, actions, rewards, episode_starts, values, log_probs) -> None:
+        """Store step ``pos``; its features were already written into ``features[pos]`` by the caller."""
+        t = self.pos
+        self.actions[t] = actions.reshape(self.actions.shape[1:])
+        self.rewards[t] = rewards
+        self.episode_starts[t] = episode_starts
+        self.values[t] = values
+        self.log_probs[t] = log_probs
+        self.pos += 1
+
+    def compute_returns_and_advantage(self, last_values: np.ndarray, dones: np.ndarray) -> None:
+        dt = self.values.dtype.type
+        gamma, gamma_lambda = dt(self.gamma), dt(self.gamma * self.gae_lambda)
+        last_gae = np.zeros(self.n_envs, dtype=self.values.dtype)
+        next_values = last_values.astype(self.values.dtype)
+        next_non_terminal = 1.0 - dones.astype(self.values.dtype)
+        for t in range(self.n_steps - 1, -1, -1):
+            delta = self.rewards[t] + gamma * next_values * next_non_terminal - self.values[t]
+            last_gae = delta + gamma_lambda * next_non_terminal * last_gae
+            self.advantages[t] = last_gae
+            next_values = self.values[t]
+            next_non_terminal = 1.0 - self.episode_starts[t]
+        np.add(self.advantages, self.values, out=self.returns)
+        self._flatten()
+
+    def _flatten(self) -> None:
+        """(T, N, ...) -> (N * T, ...), env-major, as SB3's swap_and_flatten."""
+        def flat(a):
+            return np.ascontiguousarray(a.swapaxes(0, 1)).reshape(self.n_envs * self.n_steps, *a.shape[2:])
+
+        self.flat = {name: flat(getattr(self, name)) for name in
+                     ("features", "actions", "values", "log_probs", "advantages", "returns")}
+
+    def minibatches(self, batch_size: int) -> Iterator[Minibatch]:
+        """One epoch: a permutation from NumPy's global RNG (as SB3), then consecutive slices of it."""
+        assert self.flat is not None, "compute_returns_and_advantage() first"
+        f = self.flat
+        indices = np.random.permutation(self.n_envs * self.n_steps)
+        for start in range(0, len(indices), batch_size):
+            idx = indices[start : start + batch_size]
+            yield Minibatch(f["features"][idx], f["actions"][idx], f["values"][idx], f["log_probs"][idx],
+                            f["advantages"][idx], f["returns"][idx])
