@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from typing import Any, ClassVar, TypeVar
+from typing import Any, Callable, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 from gymnasium import spaces
@@ -23,7 +23,7 @@ from stable_baselines3.common.utils import FloatSchedule, safe_mean
 from sb3_scratch_ppo import preprocessing
 from sb3_scratch_ppo.optimizer import clip_grad_norm_
 from sb3_scratch_ppo.policy import ActorCriticPolicy
-from sb3_scratch_ppo.rollout import RolloutStorage
+from sb3_scratch_ppo.rollout import Minibatch, RolloutStorage
 
 SelfScratchPPO = TypeVar("SelfScratchPPO", bound="ScratchPPO")
 
@@ -34,6 +34,78 @@ def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
     """1 - Var[y_true - y_pred] / Var[y_true]: 1 is a perfect value function, 0 no better than a constant (NaN if Var[y_true] = 0)."""
     var_y = np.var(y_true)
     return np.nan if var_y == 0 else float(1 - np.var(y_true - y_pred) / var_y)
+
+
+class LossTerms(NamedTuple):
+    """The scalars of one minibatch's loss (as Python floats, for logging) and its backward pass."""
+
+    policy_loss: float
+    value_loss: float
+    entropy_loss: float
+    loss: float
+    approx_kl: float
+    clip_fraction: float
+    backward: Callable[[], None]
+
+
+def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip_range_vf: float | None,
+             ent_coef: float, vf_coef: float, normalize_advantage: bool) -> LossTerms:
+    """PPO's loss on one minibatch, with SB3's exact semantics; ``backward()`` writes dLoss/dparams into policy.grads.
+
+        r       = pi(a|s) / pi_old(a|s) = exp(log_prob - old_log_prob)
+        L_clip  = -mean(min(r A, clip(r, 1 - eps, 1 + eps) A))          (A normalized per minibatch)
+        L_vf    = mean((R - V_pred)^2),  V_pred = V or old_V + clip(V - old_V, -eps_vf, eps_vf)
+        L_ent   = -mean(H)
+        loss    = L_clip + ent_coef * L_ent + vf_coef * L_vf
+        approx_kl = mean((r - 1) - log r)                                 (Schulman's k3 estimator)
+    """
+    dt = policy.dtype.type
+    values, log_prob, entropy, cache = policy.evaluate_actions(data.features, data.actions)
+    n = len(values)
+
+    # Advantages, normalized per minibatch with the unbiased std (as torch's .std()).
+    advantages = data.advantages
+    if normalize_advantage and n > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std(ddof=1) + dt(1e-8))
+
+    # Clipped surrogate.
+    log_ratio = log_prob - data.old_log_prob
+    ratio = np.exp(log_ratio)
+    policy_loss_1 = advantages * ratio
+    policy_loss_2 = advantages * np.clip(ratio, 1 - clip_range, 1 + clip_range)
+    policy_loss = -np.minimum(policy_loss_1, policy_loss_2).mean()
+
+    # Value loss, optionally clipped around the old values.
+    if clip_range_vf is None:
+        values_pred = values
+    else:
+        values_pred = data.old_values + np.clip(values - data.old_values, -clip_range_vf, clip_range_vf)
+    value_error = values_pred - data.returns
+    value_loss = np.mean(value_error * value_error)
+
+    entropy_loss = -np.mean(entropy)
+    loss = policy_loss + dt(ent_coef) * entropy_loss + dt(vf_coef) * value_loss
+
+    def backward() -> None:
+        """The same terms, differentiated by hand, down to dLoss/dV, dLoss/dlog_prob, dLoss/dH per sample."""
+        # d min(r A, clip(r) A) / dr = A where the unclipped term is the smaller (ties included), else 0.
+        g_ratio = np.where(policy_loss_1 <= policy_loss_2, advantages, dt(0.0))
+        g_log_prob = -(g_ratio * ratio) / dt(n)  # dr / dlog_prob = r
+        g_values = dt(2.0 * vf_coef / n) * value_error
+        if clip_range_vf is not None:  # clip passes the gradient inside [-eps_vf, eps_vf], bounds included
+            g_values *= np.abs(values - data.old_values) <= clip_range_vf
+        g_entropy = np.full(n, -ent_coef / n, dtype=values.dtype)
+        policy.backward(cache, g_values, g_log_prob, g_entropy)
+
+    return LossTerms(
+        policy_loss=float(policy_loss),
+        value_loss=float(value_loss),
+        entropy_loss=float(entropy_loss),
+        loss=float(loss),
+        approx_kl=float(np.mean((ratio - 1) - log_ratio)),
+        clip_fraction=float(np.mean(np.abs(ratio - 1) > clip_range)),
+        backward=backward,
+    )
 
 
 class ScratchPPO(BaseAlgorithm):
@@ -243,76 +315,38 @@ class ScratchPPO(BaseAlgorithm):
         self._update_learning_rate(self.policy.optimizer)  # logs train/learning_rate
         clip_range = self.clip_range(self._current_progress_remaining)
         clip_range_vf = self.clip_range_vf(self._current_progress_remaining) if self.clip_range_vf is not None else None
-        dt = self.policy.dtype.type
 
         entropy_losses, pg_losses, value_losses, clip_fractions = [], [], [], []
         continue_training = True
         for epoch in range(self.n_epochs):
             approx_kl_divs = []
             for minibatch, data in enumerate(self.rollout_buffer.minibatches(self.batch_size)):
-                values, log_prob, entropy, cache = self.policy.evaluate_actions(data.features, data.actions)
-                n = len(values)
-
-                # Advantages A, normalized per minibatch (unbiased std, as torch's .std()).
-                advantages = data.advantages
-                if self.normalize_advantage and n > 1:
-                    advantages = (advantages - advantages.mean()) / (advantages.std(ddof=1) + dt(1e-8))
-
-                # Clipped surrogate: r = pi(a|s) / pi_old(a|s);  L_clip = -mean(min(r A, clip(r, 1 - eps, 1 + eps) A)).
-                log_ratio = log_prob - data.old_log_prob
-                ratio = np.exp(log_ratio)
-                policy_loss_1 = advantages * ratio
-                policy_loss_2 = advantages * np.clip(ratio, 1 - clip_range, 1 + clip_range)
-                policy_loss = -np.minimum(policy_loss_1, policy_loss_2).mean()
-                pg_losses.append(float(policy_loss))
-                clip_fractions.append(float(np.mean(np.abs(ratio - 1) > clip_range)))
-
-                # Value loss: mean((R - V)^2), V optionally clipped to old_V +- clip_range_vf.
-                if clip_range_vf is None:
-                    values_pred = values
-                else:
-                    values_pred = data.old_values + np.clip(values - data.old_values, -clip_range_vf, clip_range_vf)
-                value_error = values_pred - data.returns
-                value_loss = np.mean(value_error * value_error)
-                value_losses.append(float(value_loss))
-
-                # Entropy bonus: entropy_loss = -mean(H).
-                entropy_loss = -np.mean(entropy)
-                entropy_losses.append(float(entropy_loss))
-
-                loss = policy_loss + dt(self.ent_coef) * entropy_loss + dt(self.vf_coef) * value_loss
-
-                # Approximate KL(old || new) = mean((r - 1) - log r) (Schulman's k3 estimator), for early stopping.
-                approx_kl_div = float(np.mean((ratio - 1) - log_ratio))
-                approx_kl_divs.append(approx_kl_div)
-                if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
+                terms = ppo_loss(self.policy, data, clip_range, clip_range_vf, self.ent_coef, self.vf_coef,
+                                 self.normalize_advantage)
+                pg_losses.append(terms.policy_loss)
+                clip_fractions.append(terms.clip_fraction)
+                value_losses.append(terms.value_loss)
+                entropy_losses.append(terms.entropy_loss)
+                loss = terms.loss
+                approx_kl_divs.append(terms.approx_kl)
+                if self.target_kl is not None and terms.approx_kl > 1.5 * self.target_kl:
                     continue_training = False
                     if self.verbose >= 1:
-                        print(f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}")
+                        print(f"Early stopping at step {epoch} due to reaching max kl: {terms.approx_kl:.2f}")
                     break
+                where = f"at epoch {epoch}, minibatch {minibatch}"
                 if not np.isfinite(loss):
                     raise FloatingPointError(
-                        f"the PPO loss is {loss} at epoch {epoch}, minibatch {minibatch} (policy_loss={policy_loss}, "
-                        f"value_loss={value_loss}, entropy_loss={entropy_loss}); the weights were left as they "
-                        "were before this minibatch. Check rewards and observations for NaN/inf or huge values "
+                        f"the PPO loss is {loss} {where} (policy_loss={terms.policy_loss}, value_loss="
+                        f"{terms.value_loss}, entropy_loss={terms.entropy_loss}); the weights were left as they were "
+                        "before this minibatch. Check rewards and observations for NaN/inf or huge values "
                         "(VecNormalize helps), or lower the learning rate."
                     )
-
-                # Backward pass of `loss`, term by term, down to dL/dV, dL/dlog_prob and dL/dH (each per sample).
-                # d min(r A, clip(r) A) / dr = A where the unclipped term is the smaller (or equal), else 0.
-                g_ratio = np.where(policy_loss_1 <= policy_loss_2, advantages, dt(0.0))
-                g_log_prob = -(g_ratio * ratio) / dt(n)
-                g_values = dt(2.0 * self.vf_coef / n) * value_error
-                if clip_range_vf is not None:
-                    g_values *= np.abs(values - data.old_values) <= clip_range_vf
-                g_entropy = np.full(n, -self.ent_coef / n, dtype=values.dtype)
-                self.policy.backward(cache, g_values, g_log_prob, g_entropy)
-
+                terms.backward()  # fills self.policy.grads
                 grad_norm = clip_grad_norm_(self.policy.grads, self.max_grad_norm)
                 if not np.isfinite(grad_norm):
                     raise FloatingPointError(
-                        f"the gradient norm is {grad_norm} at epoch {epoch}, minibatch {minibatch}; the weights were "
-                        "left as they were before this minibatch."
+                        f"the gradient norm is {grad_norm} {where}; the weights were left as they were before this minibatch."
                     )
                 self.policy.optimizer.step()
 
@@ -327,7 +361,7 @@ class ScratchPPO(BaseAlgorithm):
         self.logger.record("train/value_loss", np.mean(value_losses))
         self.logger.record("train/approx_kl", np.mean(approx_kl_divs))
         self.logger.record("train/clip_fraction", np.mean(clip_fractions))
-        self.logger.record("train/loss", float(loss))
+        self.logger.record("train/loss", loss)
         self.logger.record("train/explained_variance", explained_var)
         if self.policy.has_log_std:
             self.logger.record("train/std", float(np.exp(self.policy.log_std).mean()))

@@ -1,0 +1,164 @@
+"""Every hand-written backward equals torch autograd (float64, rtol 1e-6), with SB3's modules as the reference."""
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from stable_baselines3.common import distributions as sb3_dist
+from torch import nn
+
+from sb3_scratch_ppo import distributions
+from sb3_scratch_ppo.policy import ActorCriticPolicy
+from sb3_scratch_ppo.ppo import ppo_loss
+from sb3_scratch_ppo.rollout import Minibatch
+from tests.reference import sb3_evaluate, sb3_grads, sb3_policy_like
+
+RTOL, ATOL = 1e-6, 1e-10
+B = 9
+rng = np.random.default_rng(0)
+
+ACTION_SPACES = {
+    "Discrete": spaces.Discrete(5),
+    "Box": spaces.Box(-2.0, 2.0, shape=(3,), dtype=np.float32),
+    "MultiDiscrete": spaces.MultiDiscrete([3, 4, 2]),
+    "MultiBinary": spaces.MultiBinary(4),
+}
+
+
+def random_actions(space, n):
+    if isinstance(space, spaces.Discrete):
+        return rng.integers(0, space.n, size=n)
+    if isinstance(space, spaces.Box):
+        return rng.normal(size=(n, *space.shape))
+    if isinstance(space, spaces.MultiDiscrete):
+        return np.stack([rng.integers(0, k, size=n) for k in space.nvec], axis=1)
+    return rng.integers(0, 2, size=(n, space.n)).astype(np.float64)
+
+
+@pytest.mark.parametrize("name", list(ACTION_SPACES))
+def test_distribution_log_prob_entropy_and_gradients(name):
+    space = ACTION_SPACES[name]
+    ours = distributions.make_distribution(space)
+    ref = sb3_dist.make_proba_distribution(space)
+    out = rng.normal(size=(B, ours.out_dim)) * 2
+    log_std = rng.normal(size=ours.out_dim) * 0.5 if name == "Box" else None
+    actions = random_actions(space, B)
+    g_logp, g_ent = rng.normal(size=B), rng.normal(size=B)
+
+    out_t = torch.tensor(out, requires_grad=True)
+    log_std_t = torch.tensor(log_std, requires_grad=True) if log_std is not None else None
+    dist = ref.proba_distribution(out_t, log_std_t) if name == "Box" else ref.proba_distribution(out_t)
+    lp_t, ent_t = dist.log_prob(torch.tensor(actions)), dist.entropy()
+    (torch.tensor(g_logp) @ lp_t + torch.tensor(g_ent) @ ent_t).backward()
+
+    lp, ent, ctx = ours.log_prob_entropy(out, log_std, actions)
+    np.testing.assert_allclose(lp, lp_t.detach().numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(ent, ent_t.detach().numpy(), rtol=RTOL, atol=ATOL)
+    g_out, g_log_std = ours.backward(ctx, g_logp, g_ent)
+    np.testing.assert_allclose(g_out, out_t.grad.numpy(), rtol=RTOL, atol=ATOL)
+    if name == "Box":
+        np.testing.assert_allclose(g_log_std, log_std_t.grad.numpy(), rtol=RTOL, atol=ATOL)
+    else:
+        assert g_log_std is None
+
+
+@pytest.mark.parametrize("name", list(ACTION_SPACES))
+def test_distribution_mode_and_sample_shapes(name):
+    space = ACTION_SPACES[name]
+    ours = distributions.make_distribution(space)
+    ref = sb3_dist.make_proba_distribution(space)
+    out = rng.normal(size=(B, ours.out_dim))
+    log_std = np.zeros(ours.out_dim) if name == "Box" else None
+    dist = ref.proba_distribution(torch.tensor(out), torch.tensor(log_std)) if name == "Box" else ref.proba_distribution(torch.tensor(out))
+    np.testing.assert_allclose(np.asarray(ours.mode(out, log_std), dtype=np.float64).reshape(B, -1),
+                               dist.mode().numpy().astype(np.float64).reshape(B, -1))
+    sample = ours.sample(out, log_std, np.random.default_rng(0))
+    assert sample.shape == tuple(dist.sample().shape)
+    assert space.contains(np.asarray(sample[0]).astype(space.dtype)) or name == "Box"
+
+
+def test_categorical_sampling_follows_the_probabilities():
+    dist = distributions.Categorical(3)
+    logits = np.log(np.array([[0.2, 0.5, 0.3]])).repeat(200_000, axis=0)
+    counts = np.bincount(dist.sample(logits, None, np.random.default_rng(1)), minlength=3) / 200_000
+    np.testing.assert_allclose(counts, [0.2, 0.5, 0.3], atol=0.005)
+
+
+ACTIVATIONS = [nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Sigmoid, nn.SiLU]
+
+
+@pytest.mark.parametrize("action", list(ACTION_SPACES))
+@pytest.mark.parametrize("activation_fn", ACTIVATIONS, ids=lambda a: a.__name__)
+def test_policy_backward_equals_autograd(action, activation_fn):
+    obs_space = spaces.Box(-1.0, 1.0, shape=(6,), dtype=np.float32)
+    kwargs = dict(net_arch=dict(pi=[16, 8], vf=[12]), activation_fn=activation_fn)
+    ours = ActorCriticPolicy(obs_space, ACTION_SPACES[action], lambda _: 1e-3, seed=1, dtype=np.float64, **kwargs)
+    ours.params[:] = rng.normal(size=ours.params.size) * 0.5  # away from the init, biases included
+    ref = sb3_policy_like(ours, **kwargs)
+
+    obs = rng.normal(size=(B, 6))
+    actions = random_actions(ACTION_SPACES[action], B)
+    g_v, g_lp, g_ent = rng.normal(size=B), rng.normal(size=B), rng.normal(size=B)
+
+    values_t, lp_t, ent_t = sb3_evaluate(ref, torch.tensor(obs), torch.tensor(actions))
+    (torch.tensor(g_v) @ values_t.flatten() + torch.tensor(g_lp) @ lp_t + torch.tensor(g_ent) @ ent_t).backward()
+
+    values, lp, ent, cache = ours.evaluate_actions(obs, actions)
+    np.testing.assert_allclose(values, values_t.detach().numpy().ravel(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(lp, lp_t.detach().numpy(), rtol=RTOL, atol=ATOL)
+    ours.backward(cache, g_v, g_lp, g_ent)
+    expected = sb3_grads(ref)
+    assert list(expected) == list(ours.g)
+    for name, grad in expected.items():
+        np.testing.assert_allclose(ours.g[name], grad, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+def sb3_ppo_loss(ref, obs, actions, old_values, old_log_prob, advantages, returns, clip_range, clip_range_vf,
+                 ent_coef, vf_coef, normalize_advantage):
+    """The loss of SB3's PPO.train(), line for line, in torch."""
+    values, log_prob, entropy = sb3_evaluate(ref, obs, actions)
+    values = values.flatten()
+    if normalize_advantage and len(advantages) > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    ratio = torch.exp(log_prob - old_log_prob)
+    policy_loss = -torch.min(advantages * ratio, advantages * torch.clamp(ratio, 1 - clip_range, 1 + clip_range)).mean()
+    if clip_range_vf is None:
+        values_pred = values
+    else:
+        values_pred = old_values + torch.clamp(values - old_values, -clip_range_vf, clip_range_vf)
+    value_loss = torch.nn.functional.mse_loss(returns, values_pred)
+    entropy_loss = -torch.mean(entropy) if entropy is not None else -torch.mean(-log_prob)
+    return policy_loss + ent_coef * entropy_loss + vf_coef * value_loss, ratio
+
+
+@pytest.mark.parametrize("action", ["Discrete", "Box"])
+@pytest.mark.parametrize(
+    "clip_range_vf, ent_coef, normalize_advantage",
+    [(None, 0.0, True), (0.05, 0.01, True), (None, 0.02, False), (0.2, 0.0, False)],
+)
+def test_ppo_loss_backward_equals_autograd(action, clip_range_vf, ent_coef, normalize_advantage):
+    obs_space = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
+    n = 64
+    ours = ActorCriticPolicy(obs_space, ACTION_SPACES[action], lambda _: 1e-3, seed=2, dtype=np.float64)
+    ours.params[:] += rng.normal(size=ours.params.size) * 0.3
+    ref = sb3_policy_like(ours)
+    obs = rng.normal(size=(n, 4))
+    actions = random_actions(ACTION_SPACES[action], n)
+    with torch.no_grad():
+        values_now, lp_now, _ = sb3_evaluate(ref, torch.tensor(obs), torch.tensor(actions))
+    # Old log-probs and values a little off the current ones: some ratios and values land outside the clip ranges.
+    old_log_prob = lp_now.numpy() + rng.normal(size=n) * 0.3
+    old_values = values_now.numpy().ravel() + rng.normal(size=n) * 0.1
+    advantages, returns = rng.normal(size=n), rng.normal(size=n)
+    args = (0.2, clip_range_vf, ent_coef, 0.5, normalize_advantage)
+
+    loss_t, ratio_t = sb3_ppo_loss(ref, *(torch.tensor(a) for a in (obs, actions, old_values, old_log_prob, advantages, returns)), *args)
+    loss_t.backward()
+    ratio = ratio_t.detach().numpy()
+    assert ((ratio < 0.8) | (ratio > 1.2)).any() and ((ratio > 0.8) & (ratio < 1.2)).any()  # both branches
+
+    terms = ppo_loss(ours, Minibatch(obs, actions, old_values, old_log_prob, advantages, returns), *args)
+    assert terms.loss == pytest.approx(loss_t.item(), rel=RTOL)
+    terms.backward()
+    for name, grad in sb3_grads(ref).items():
+        np.testing.assert_allclose(ours.g[name], grad, rtol=RTOL, atol=ATOL, err_msg=name)
