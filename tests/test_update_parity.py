@@ -1,0 +1,149 @@
+"""Rollout- and update-level parity with SB3's PPO: same weights + same data -> same buffer, same new weights, same logs.
+
+SB3 runs live in each test. Weights and Adam state are copied from an SB3 PPO that has
+already trained a little (so Adam's moments and step count are not trivial).
+"""
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure
+
+from sb3_scratch_ppo import ScratchPPO
+
+RTOL, ATOL = 1e-4, 1e-6
+
+
+def make_pair(env_id, n_envs=4, seed=0, max_episode_steps=None, pretrain=True, **kwargs):
+    env_kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps else None
+    envs = [make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs) for _ in range(2)]
+    sb3 = PPO("MlpPolicy", envs[0], seed=seed, **kwargs)
+    if pretrain:
+        sb3.learn(2 * sb3.n_steps * n_envs)
+    ours = ScratchPPO("MlpPolicy", envs[1], seed=seed, **kwargs)
+    ours.set_parameters(sb3.get_parameters())  # weights and Adam state
+    return sb3, ours
+
+
+def start_rollout(model):
+    model.env.seed(0)  # both envs start from the same state, whatever they did before
+    _, callback = model._setup_learn(10**6, None, reset_num_timesteps=True)
+    callback.on_training_start(locals(), globals())
+    return callback
+
+
+def deterministic(model):
+    """Both algorithms take the mode of their distribution, so equal weights give equal actions."""
+    forward = type(model.policy).forward
+    model.policy.forward = functools.partial(forward, model.policy, deterministic=True)
+
+
+def copy_sb3_rollout(sb3, ours):
+    """Put SB3's collected rollout (observations, actions, rewards, values, ...) into our storage."""
+    buf, st = sb3.rollout_buffer, ours.rollout_buffer
+    T, N = buf.buffer_size, buf.n_envs
+    st.reset()
+    st.features[:] = ours._features(buf.observations.reshape(T * N, *buf.obs_shape)).reshape(T, N, -1)
+    st.actions[:] = buf.actions.reshape(st.actions.shape).astype(st.actions.dtype)
+    for name in ("rewards", "episode_starts", "values", "log_probs", "advantages", "returns"):
+        getattr(st, name)[:] = getattr(buf, name)
+    st.pos = T
+    st._flatten()
+
+
+@pytest.mark.parametrize("env_id, max_steps", [("CartPole-v1", 60), ("Pendulum-v1", 30)])
+def test_rollout_gae_and_time_limit_bootstrap_match_sb3(env_id, max_steps):
+    sb3, ours = make_pair(env_id, n_envs=4, n_steps=128, gamma=0.97, gae_lambda=0.9, max_episode_steps=max_steps)
+    for model in (sb3, ours):
+        deterministic(model)
+        model.collect_rollouts(model.env, start_rollout(model), model.rollout_buffer, model.n_steps)
+    buf, st = sb3.rollout_buffer, ours.rollout_buffer
+    T, N = buf.buffer_size, buf.n_envs
+    features = ours._features(buf.observations.reshape(T * N, *buf.obs_shape)).reshape(T, N, -1)
+    np.testing.assert_allclose(st.features, features, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(st.actions.reshape(T, N, -1), buf.actions.reshape(T, N, -1), rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(st.episode_starts, buf.episode_starts)
+    for name in ("rewards", "values", "log_probs", "advantages", "returns"):
+        np.testing.assert_allclose(getattr(st, name), getattr(buf, name), rtol=RTOL, atol=1e-5, err_msg=name)
+    ended = buf.episode_starts[1:].astype(bool)  # step t < T-1 ended an episode
+    assert ended.sum() >= 4
+    if env_id == "CartPole-v1":  # reward 1 per step, plus gamma * V(terminal obs) where the time limit cut in
+        bootstrapped = ~np.isclose(buf.rewards[:-1], 1.0)
+        assert not (bootstrapped & ~ended).any()
+        assert (bootstrapped & ended).any() and (~bootstrapped & ended).any()  # truncations and failures both
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_gae_equals_sb3_rollout_buffer_on_random_data(seed):
+    rng = np.random.default_rng(seed)
+    T, N, gamma, lam = 37, 5, 0.98, 0.8
+    rewards, values = rng.normal(size=(T, N)).astype(np.float32), rng.normal(size=(T, N)).astype(np.float32)
+    starts = rng.random((T, N)) < 0.15
+    last_values, dones = rng.normal(size=N).astype(np.float32), rng.random(N) < 0.3
+    from gymnasium import spaces
+
+    ref = RolloutBuffer(T, spaces.Box(-1, 1, (2,)), spaces.Discrete(2), gamma=gamma, gae_lambda=lam, n_envs=N)
+    for t in range(T):
+        ref.add(np.zeros((N, 2)), np.zeros((N, 1)), rewards[t], starts[t], torch.tensor(values[t]), torch.zeros(N))
+    ref.compute_returns_and_advantage(torch.tensor(last_values), dones)
+
+    from sb3_scratch_ppo.rollout import RolloutStorage
+
+    ours = RolloutStorage(T, N, 2, (), np.int64, gamma, lam)
+    for t in range(T):
+        ours.add(np.zeros(N), rewards[t], starts[t], values[t], np.zeros(N))
+    ours.compute_returns_and_advantage(last_values, dones)
+    np.testing.assert_allclose(ours.advantages, ref.advantages, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.returns, ref.returns, rtol=1e-5, atol=1e-6)
+
+
+CONFIGS = {
+    "discrete": ("CartPole-v1", dict()),
+    "discrete-vf-clip-entropy": ("CartPole-v1", dict(clip_range_vf=0.1, ent_coef=0.01)),
+    "discrete-target-kl": ("CartPole-v1", dict(target_kl=0.002)),
+    "discrete-schedules": ("CartPole-v1", dict(learning_rate=lambda p: 5e-3 * p, clip_range=lambda p: 0.3 * p,
+                                               clip_range_vf=lambda p: 0.5 * p)),
+    "discrete-truncated-minibatch-no-norm": ("CartPole-v1", dict(n_steps=50, batch_size=64, normalize_advantage=False)),
+    "box": ("Pendulum-v1", dict()),
+    "box-vf-clip-entropy": ("Pendulum-v1", dict(clip_range_vf=0.5, ent_coef=0.01)),
+    "box-target-kl": ("Pendulum-v1", dict(target_kl=0.001)),
+    "box-schedules": ("Pendulum-v1", dict(learning_rate=lambda p: 5e-3 * p, clip_range=lambda p: 0.3 * p)),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_one_update_matches_sb3(name):
+    env_id, extra = CONFIGS[name]
+    kwargs = dict(n_steps=64, batch_size=64, n_epochs=4, learning_rate=3e-3)
+    kwargs.update(extra)
+    sb3, ours = make_pair(env_id, **kwargs)
+    sb3.collect_rollouts(sb3.env, start_rollout(sb3), sb3.rollout_buffer, sb3.n_steps)
+    copy_sb3_rollout(sb3, ours)
+
+    logs = {}
+    for label, model in (("sb3", sb3), ("ours", ours)):
+        model.set_logger(configure(None, []))
+        model._current_progress_remaining = 0.6  # schedules are evaluated away from their start
+        model._n_updates = 7
+        np.random.seed(1234)  # the same minibatch order
+        model.train()
+        logs[label] = dict(model.logger.name_to_value)
+
+    assert ours._n_updates == sb3._n_updates
+    assert logs["ours"].keys() == logs["sb3"].keys()
+    for key, value in logs["sb3"].items():
+        np.testing.assert_allclose(logs["ours"][key], value, rtol=1e-3, atol=1e-6, err_msg=key)
+    ours_sd, sb3_sd = ours.policy.state_dict(), sb3.policy.state_dict()
+    for key, value in sb3_sd.items():
+        np.testing.assert_allclose(ours_sd[key].numpy(), value.numpy(), rtol=RTOL, atol=ATOL, err_msg=key)
+    sb3_adam, ours_adam = sb3.policy.optimizer.state_dict(), ours.policy.optimizer.state_dict()
+    for i, state in sb3_adam["state"].items():
+        assert float(ours_adam["state"][i]["step"]) == float(state["step"])
+        np.testing.assert_allclose(ours_adam["state"][i]["exp_avg"].numpy(), state["exp_avg"].numpy(), rtol=1e-3, atol=1e-7)
+    if "target-kl" in name:  # early stopping really happened
+        assert sb3._n_updates < 7 + kwargs["n_epochs"]
