@@ -19,6 +19,7 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.utils import FloatSchedule, safe_mean
+from threadpoolctl import threadpool_limits
 
 from sb3_scratch_ppo import preprocessing
 from sb3_scratch_ppo.optimizer import clip_grad_norm_
@@ -108,6 +109,19 @@ def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip
     )
 
 
+def _our_policy_class(policy: Any) -> type[ActorCriticPolicy]:
+    """Our MlpPolicy for ``policy``: ours as is, SB3's ActorCriticPolicy (whose weights have the same layout)
+    mapped to ours, so that models saved by SB3's PPO load; anything else is refused."""
+    if isinstance(policy, type) and issubclass(policy, ActorCriticPolicy):
+        return policy
+    if isinstance(policy, type) and f"{policy.__module__}.{policy.__qualname__}" == "stable_baselines3.common.policies.ActorCriticPolicy":
+        return ActorCriticPolicy
+    raise ValueError(
+        f"policy={policy!r}: ScratchPPO takes 'MlpPolicy' or sb3_scratch_ppo.MlpPolicy (and loads models saved by "
+        "ScratchPPO or by SB3's PPO with MlpPolicy); a model file with another policy was saved by another algorithm"
+    )
+
+
 class ScratchPPO(BaseAlgorithm):
     """Proximal Policy Optimization, a drop-in for ``stable_baselines3.PPO``: same parameters, defaults and behaviour.
 
@@ -139,6 +153,9 @@ class ScratchPPO(BaseAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type]] = {"MlpPolicy": ActorCriticPolicy}
+    # BLAS threads during learn(). The matrices of small MLPs are far too small for threads to pay:
+    # one thread is faster alone, and 8x faster when two processes share 2 cores. None: BLAS's own setting.
+    blas_threads: ClassVar[int | None] = 1
     policy: ActorCriticPolicy
     rollout_buffer: RolloutStorage
 
@@ -175,8 +192,8 @@ class ScratchPPO(BaseAlgorithm):
             raise NotImplementedError("use_sde=True (gSDE) is not implemented yet in ScratchPPO; use use_sde=False")
         if rollout_buffer_class is not None or rollout_buffer_kwargs:
             raise NotImplementedError("rollout_buffer_class / rollout_buffer_kwargs: ScratchPPO uses its own rollout storage")
-        if not isinstance(policy, str) and not (isinstance(policy, type) and issubclass(policy, ActorCriticPolicy)):
-            raise ValueError(f"policy={policy!r}: ScratchPPO takes 'MlpPolicy' or sb3_scratch_ppo.MlpPolicy")
+        if not isinstance(policy, str):
+            policy = _our_policy_class(policy)
         super().__init__(
             policy=policy,
             env=env,
@@ -231,6 +248,7 @@ class ScratchPPO(BaseAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
+        self.policy_class = _our_policy_class(self.policy_class)  # load() may have put SB3's class back
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         self.policy = self.policy_class(
@@ -400,6 +418,11 @@ class ScratchPPO(BaseAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfScratchPPO:
+        with threadpool_limits(limits=self.blas_threads, user_api="blas"):
+            return self._learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
+
+    def _learn(self, total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar):
+        """OnPolicyAlgorithm.learn's loop: collect a rollout, log, train; until total_timesteps."""
         iteration = 0
         total_timesteps, callback = self._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         callback.on_training_start(locals(), globals())

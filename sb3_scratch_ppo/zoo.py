@@ -1,0 +1,190 @@
+"""Hyperparameters in rl-baselines3-zoo's YAML format: one loader for stable_baselines3.PPO and ScratchPPO alike.
+
+    config = zoo.load("CartPole-v1")                  # zoo_configs/ppo.yml by default
+    env = config.make_env(seed=0)                     # n_envs copies, VecNormalize if the entry asks for it
+    model = ScratchPPO(config.policy, env, seed=0, **config.kwargs)   # or stable_baselines3.PPO
+    model.learn(config.n_timesteps)
+
+The zoo's conventions: ``lin_<x>`` is the schedule ``x * progress_remaining``; ``policy_kwargs``
+is a string holding a ``dict(...)`` literal (parsed here with a small parser, never ``eval``);
+``normalize`` is true or a dict literal of VecNormalize arguments.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "zoo_configs" / "ppo.yml"
+
+# Keys of an entry that are not constructor arguments.
+ZOO_KEYS = {"n_envs", "n_timesteps", "policy", "normalize", "policy_kwargs"}
+SCHEDULED = {"learning_rate", "clip_range", "clip_range_vf"}
+
+
+class LinearSchedule:
+    """The zoo's ``lin_<x>``: x * progress_remaining (x at the start of training, 0 at the end). Picklable."""
+
+    def __init__(self, initial_value: float):
+        self.initial_value = float(initial_value)
+
+    def __call__(self, progress_remaining: float) -> float:
+        return progress_remaining * self.initial_value
+
+    def __repr__(self) -> str:
+        return f"LinearSchedule({self.initial_value})"
+
+
+class ConfigError(ValueError):
+    """A zoo entry that cannot be used; the message names the file and the key."""
+
+
+def _ppo_parameters() -> list[str]:
+    from sb3_scratch_ppo.ppo import ScratchPPO
+
+    return [p for p in inspect.signature(ScratchPPO.__init__).parameters if p not in ("self", "policy", "env", "_init_setup_model")]
+
+
+def parse_literal(text: str, where: str) -> Any:
+    """Parse the zoo's Python-literal strings: dict(...), {...}, [...], numbers, strings, True/False/None, nn.<Activation>.
+
+    Anything else (calls other than dict, names, expressions) is refused with an error naming ``where``.
+    """
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as e:
+        raise ConfigError(f"{where}: cannot parse {text!r}: {e.msg}") from e
+
+    def value(node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) and isinstance(node.operand, ast.Constant):
+            number = value(node.operand)
+            if isinstance(number, (int, float)) and not isinstance(number, bool):
+                return -number if isinstance(node.op, ast.USub) else number
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [value(v) for v in node.elts]
+            return items if isinstance(node, ast.List) else tuple(items)
+        if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
+            return {value(k): value(v) for k, v in zip(node.keys, node.values)}
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
+            return {kw.arg: value(kw.value) for kw in node.keywords if kw.arg is not None}
+        if isinstance(node, ast.Attribute):
+            return _torch_nn_class(ast.unparse(node), where)
+        raise ConfigError(f"{where}: {ast.unparse(node)!r} is not allowed in {text!r}; expected literals, dict(...) "
+                          "and nn.<Activation> names")
+
+    return value(tree.body)
+
+
+def _torch_nn_class(dotted: str, where: str) -> type:
+    prefix, _, name = dotted.rpartition(".")
+    if prefix not in ("nn", "th.nn", "torch.nn"):
+        raise ConfigError(f"{where}: {dotted!r} is not allowed; only torch.nn classes such as nn.ReLU")
+    import torch.nn  # activation classes are how SB3 users name activations
+
+    cls = getattr(torch.nn, name, None)
+    if not isinstance(cls, type):
+        raise ConfigError(f"{where}: torch.nn has no class {name!r}")
+    return cls
+
+
+def _schedule(value: Any, where: str) -> Any:
+    if isinstance(value, str):
+        if not value.startswith("lin_"):
+            raise ConfigError(f"{where}: {value!r} is not a number or a lin_<x> schedule")
+        try:
+            return LinearSchedule(float(value[len("lin_"):]))
+        except ValueError as e:
+            raise ConfigError(f"{where}: {value!r} is not a lin_<x> schedule with a number x") from e
+    return value
+
+
+@dataclass
+class ZooConfig:
+    """One entry: what to build, how long to train, and constructor kwargs valid for PPO and ScratchPPO."""
+
+    env_id: str
+    n_timesteps: int
+    n_envs: int = 1
+    policy: str = "MlpPolicy"
+    normalize: dict[str, Any] | None = None  # VecNormalize kwargs, or None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    path: Path = DEFAULT_PATH
+
+    @property
+    def uses_sde(self) -> bool:
+        return bool(self.kwargs.get("use_sde", False))
+
+    def make_env(self, seed: int | None = None, n_envs: int | None = None, training: bool = True, vec_env_cls=None):
+        """The vectorized env of this entry: ``make_vec_env`` with n_envs copies, then VecNormalize if asked."""
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        import scratch_envs  # noqa: F401  (ScratchCartPole-v0)
+
+        env = make_vec_env(self.env_id, n_envs=n_envs or self.n_envs, seed=seed, vec_env_cls=vec_env_cls)
+        if self.normalize is not None:
+            env = VecNormalize(env, training=training, norm_reward=training and self.normalize.get("norm_reward", True),
+                               **{k: v for k, v in self.normalize.items() if k != "norm_reward"})
+        return env
+
+
+def read_entries(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    path = Path(path) if path is not None else DEFAULT_PATH
+    if not path.exists():
+        raise FileNotFoundError(f"zoo config file {path} not found; pass path= to a ppo.yml in rl-baselines3-zoo's format")
+    with open(path) as f:
+        entries = yaml.safe_load(f)
+    if not isinstance(entries, dict):
+        raise ConfigError(f"{path}: expected a mapping of env ids to hyperparameters")
+    return entries
+
+
+def load(env_id: str, path: str | Path | None = None) -> ZooConfig:
+    """Read the entry for ``env_id`` and turn it into a ZooConfig; errors name the file and the key."""
+    path = Path(path) if path is not None else DEFAULT_PATH
+    entries = read_entries(path)
+    if env_id not in entries:
+        raise KeyError(f"{path}: no entry for env id {env_id!r}; entries: {sorted(entries)}")
+    entry = entries[env_id]
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{path}: {env_id}: expected a mapping of hyperparameters, got {entry!r}")
+    allowed = set(_ppo_parameters())
+    kwargs: dict[str, Any] = {}
+    for key, value in entry.items():
+        where = f"{path}: {env_id}.{key}"
+        if key in ZOO_KEYS:
+            continue
+        if key not in allowed:
+            raise ConfigError(f"{where}: unknown hyperparameter {key!r}; PPO takes {sorted(allowed)}")
+        kwargs[key] = _schedule(value, where) if key in SCHEDULED else value
+    if "policy_kwargs" in entry:
+        where = f"{path}: {env_id}.policy_kwargs"
+        policy_kwargs = entry["policy_kwargs"]
+        policy_kwargs = parse_literal(policy_kwargs, where) if isinstance(policy_kwargs, str) else policy_kwargs
+        if not isinstance(policy_kwargs, dict):
+            raise ConfigError(f"{where}: expected a dict(...), got {policy_kwargs!r}")
+        kwargs["policy_kwargs"] = policy_kwargs
+    normalize = entry.get("normalize", False)
+    if isinstance(normalize, str):
+        normalize = parse_literal(normalize, f"{path}: {env_id}.normalize")
+    if normalize is True:
+        normalize = {}
+    if isinstance(normalize, dict):
+        normalize = {"gamma": kwargs.get("gamma", 0.99), **normalize}  # as the zoo: VecNormalize discounts like the agent
+    elif normalize is not False:
+        raise ConfigError(f"{path}: {env_id}.normalize: expected true, false or a dict literal, got {normalize!r}")
+    for key, kind in (("n_timesteps", (int, float)), ("n_envs", int)):
+        if key in entry and (not isinstance(entry[key], kind) or isinstance(entry[key], bool) or entry[key] <= 0):
+            raise ConfigError(f"{path}: {env_id}.{key}: expected a positive number, got {entry[key]!r}")
+    if "n_timesteps" not in entry:
+        raise ConfigError(f"{path}: {env_id}: n_timesteps is missing")
+    return ZooConfig(env_id=env_id, n_timesteps=int(entry["n_timesteps"]), n_envs=int(entry.get("n_envs", 1)),
+                     policy=entry.get("policy", "MlpPolicy"), normalize=normalize if isinstance(normalize, dict) else None,
+                     kwargs=kwargs, path=path)
