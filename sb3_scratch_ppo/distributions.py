@@ -14,7 +14,7 @@ Every distribution offers:
 - ``sample(out, log_std, rng)`` and ``mode(out, log_std)``: actions for a batch;
 - ``log_prob_entropy(out, log_std, actions)``: per-sample log pi(a|s) and entropy H, both summed
   over action dimensions, plus a context for
-- ``backward(ctx, g_logp, g_ent)``: given dLoss/dlog_prob and dLoss/dentropy (arrays of shape
+- ``backprop(ctx, g_logp, g_ent)``: given dLoss/dlog_prob and dLoss/dentropy (arrays of shape
   (B,)), returns dLoss/dout (B, out_dim) and dLoss/dlog_std (or None).
 
 The gradients are derived by hand in each docstring and checked against torch autograd in
@@ -77,7 +77,7 @@ class Categorical:
         entropy = -(np.exp(log_p) * log_p).sum(axis=-1)
         return log_prob, entropy, (log_p, actions)
 
-    def backward(self, ctx, g_logp, g_ent):
+    def backprop(self, ctx, g_logp, g_ent):
         log_p, actions = ctx
         return _categorical_backward(log_p, actions, g_logp, g_ent), None
 
@@ -106,7 +106,7 @@ class MultiCategorical:
         entropy = sum(-(np.exp(lp) * lp).sum(axis=-1) for lp in log_ps)
         return log_prob, entropy, (log_ps, actions)
 
-    def backward(self, ctx, g_logp, g_ent):
+    def backprop(self, ctx, g_logp, g_ent):
         log_ps, actions = ctx
         grads = [_categorical_backward(lp, actions[:, i], g_logp, g_ent) for i, lp in enumerate(log_ps)]
         return np.concatenate(grads, axis=-1), None
@@ -136,7 +136,7 @@ class Bernoulli:
         entropy = (softplus - out * p).sum(axis=-1)
         return log_prob, entropy, (out, p, actions)
 
-    def backward(self, ctx, g_logp, g_ent):
+    def backprop(self, ctx, g_logp, g_ent):
         """d log_prob / dz = a - p;   dH / dz = -z p (1 - p)."""
         z, p, actions = ctx
         return g_logp[:, None] * (actions - p) - g_ent[:, None] * z * p * (1.0 - p), None
@@ -170,7 +170,7 @@ class DiagGaussian:
         entropy = np.broadcast_to((0.5 + LOG_SQRT_2PI + log_std).sum(), (len(out),))
         return log_prob, entropy, (diff, inv_var)
 
-    def backward(self, ctx, g_logp, g_ent):
+    def backprop(self, ctx, g_logp, g_ent):
         """d log_prob / d mu = (a - mu) / sigma^2;  d log_prob / d log_std = (a - mu)^2 / sigma^2 - 1;  dH / d log_std = 1."""
         diff, inv_var = ctx
         scaled = diff * inv_var

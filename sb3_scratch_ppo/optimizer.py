@@ -27,7 +27,7 @@ def clip_grad_norm_(grads: np.ndarray, max_norm: float) -> float:
 
 
 class Adam:
-    """torch.optim.Adam (no weight decay, no amsgrad) over a flat buffer.
+    """Adam as torch implements it (no weight decay, no amsgrad), over a flat buffer.
 
     ``param_groups`` and ``state_dict()`` follow torch's format, so SB3's learning-rate
     updates (``param_group["lr"] = ...``) work unchanged, the state saves into SB3's zip as

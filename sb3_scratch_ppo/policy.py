@@ -27,41 +27,41 @@ from sb3_scratch_ppo.optimizer import Adam
 
 class Tanh:
     def forward(self, z): return np.tanh(z)
-    def backward(self, z, y, g): return g * (1.0 - y * y)
+    def backprop(self, z, y, g): return g * (1.0 - y * y)
 
 
 class ReLU:
     def forward(self, z): return np.maximum(z, 0.0)
-    def backward(self, z, y, g): return g * (z > 0)
+    def backprop(self, z, y, g): return g * (z > 0)
 
 
 class LeakyReLU:
     def __init__(self, negative_slope: float = 0.01): self.slope = negative_slope
     def forward(self, z): return np.where(z > 0, z, self.slope * z)
-    def backward(self, z, y, g): return g * np.where(z > 0, 1.0, self.slope).astype(z.dtype)
+    def backprop(self, z, y, g): return g * np.where(z > 0, 1.0, self.slope).astype(z.dtype)
 
 
 class ELU:
     def __init__(self, alpha: float = 1.0): self.alpha = alpha
     def forward(self, z): return np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0.0)))
-    def backward(self, z, y, g): return g * np.where(z > 0, 1.0, y + self.alpha)
+    def backprop(self, z, y, g): return g * np.where(z > 0, 1.0, y + self.alpha)
 
 
 class Sigmoid:
     def forward(self, z): return 1.0 / (1.0 + np.exp(-z))
-    def backward(self, z, y, g): return g * y * (1.0 - y)
+    def backprop(self, z, y, g): return g * y * (1.0 - y)
 
 
 class SiLU:
     def forward(self, z): return z / (1.0 + np.exp(-z))
-    def backward(self, z, y, g):
+    def backprop(self, z, y, g):
         s = 1.0 / (1.0 + np.exp(-z))
         return g * s * (1.0 + z * (1.0 - s))
 
 
 class Identity:
     def forward(self, z): return z
-    def backward(self, z, y, g): return g
+    def backprop(self, z, y, g): return g
 
 
 # torch.nn activation classes, as SB3 users pass them, by class name.
@@ -250,7 +250,7 @@ class ActorCriticPolicy:
         """Backpropagate dL/d(latent) through the cached layers, writing weight and bias gradients."""
         for i in range(len(cache) - 1, -1, -1):
             layer, x, z, y = cache[i]
-            g = self.activation.backward(z, y, g)  # dL/dz
+            g = self.activation.backprop(z, y, g)  # dL/dz
             np.matmul(g.T, x, out=self.g[f"{layer}.weight"])
             np.sum(g, axis=0, out=self.g[f"{layer}.bias"])
             if i > 0:  # dL/dx for the layer below (not needed for the input features)
@@ -280,7 +280,7 @@ class ActorCriticPolicy:
         return self._linear(self._mlp(features, self.pi_layers, None), "action_net")
 
     def evaluate_actions(self, features: np.ndarray, actions: np.ndarray):
-        """Training step: V(s), log pi(a|s), H(pi(.|s)), each (B,), and the cache for ``backward``."""
+        """Training step: V(s), log pi(a|s), H(pi(.|s)), each (B,), and the cache for ``backprop``."""
         pi_cache: list = []
         vf_cache: list = []
         latent_pi = self._mlp(features, self.pi_layers, pi_cache)
@@ -291,10 +291,10 @@ class ActorCriticPolicy:
         cache = (features, latent_pi, latent_vf, pi_cache, vf_cache, dist_ctx)
         return values, log_prob, entropy, cache
 
-    def backward(self, cache, g_values: np.ndarray, g_log_prob: np.ndarray, g_entropy: np.ndarray) -> None:
+    def backprop(self, cache, g_values: np.ndarray, g_log_prob: np.ndarray, g_entropy: np.ndarray) -> None:
         """Fill ``grads`` with dL/dparams, given dL/dV, dL/dlog_prob and dL/dentropy, each (B,)."""
         features, latent_pi, latent_vf, pi_cache, vf_cache, dist_ctx = cache
-        g_out, g_log_std = self.dist.backward(dist_ctx, g_log_prob, g_entropy)
+        g_out, g_log_std = self.dist.backprop(dist_ctx, g_log_prob, g_entropy)
         if g_log_std is not None:
             self.g["log_std"][:] = g_log_std
         g_latent_pi = self._head_backward(g_out, latent_pi, "action_net")

@@ -38,7 +38,7 @@ def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
 
 
 class LossTerms(NamedTuple):
-    """The scalars of one minibatch's loss (as Python floats, for logging) and its backward pass."""
+    """The scalars of one minibatch's loss (as Python floats, for logging) and its backward pass (backprop)."""
 
     policy_loss: float
     value_loss: float
@@ -46,12 +46,12 @@ class LossTerms(NamedTuple):
     loss: float
     approx_kl: float
     clip_fraction: float
-    backward: Callable[[], None]
+    backprop: Callable[[], None]
 
 
 def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip_range_vf: float | None,
              ent_coef: float, vf_coef: float, normalize_advantage: bool) -> LossTerms:
-    """PPO's loss on one minibatch, with SB3's exact semantics; ``backward()`` writes dLoss/dparams into policy.grads.
+    """PPO's loss on one minibatch, with SB3's exact semantics; ``backprop()`` writes dLoss/dparams into policy.grads.
 
         r       = pi(a|s) / pi_old(a|s) = exp(log_prob - old_log_prob)
         L_clip  = -mean(min(r A, clip(r, 1 - eps, 1 + eps) A))          (A normalized per minibatch)
@@ -87,7 +87,7 @@ def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip
     entropy_loss = -np.mean(entropy)
     loss = policy_loss + dt(ent_coef) * entropy_loss + dt(vf_coef) * value_loss
 
-    def backward() -> None:
+    def backprop() -> None:
         """The same terms, differentiated by hand, down to dLoss/dV, dLoss/dlog_prob, dLoss/dH per sample."""
         # d min(r A, clip(r) A) / dr = A where the unclipped term is the smaller (ties included), else 0.
         g_ratio = np.where(policy_loss_1 <= policy_loss_2, advantages, dt(0.0))
@@ -96,7 +96,7 @@ def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip
         if clip_range_vf is not None:  # clip passes the gradient inside [-eps_vf, eps_vf], bounds included
             g_values *= np.abs(values - data.old_values) <= clip_range_vf
         g_entropy = np.full(n, -ent_coef / n, dtype=values.dtype)
-        policy.backward(cache, g_values, g_log_prob, g_entropy)
+        policy.backprop(cache, g_values, g_log_prob, g_entropy)
 
     return LossTerms(
         policy_loss=float(policy_loss),
@@ -105,7 +105,7 @@ def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip
         loss=float(loss),
         approx_kl=float(np.mean((ratio - 1) - log_ratio)),
         clip_fraction=float(np.mean(np.abs(ratio - 1) > clip_range)),
-        backward=backward,
+        backprop=backprop,
     )
 
 
@@ -114,7 +114,7 @@ def _our_policy_class(policy: Any) -> type[ActorCriticPolicy]:
     mapped to ours, so that models saved by SB3's PPO load; anything else is refused."""
     if isinstance(policy, type) and issubclass(policy, ActorCriticPolicy):
         return policy
-    if isinstance(policy, type) and f"{policy.__module__}.{policy.__qualname__}" == "stable_baselines3.common.policies.ActorCriticPolicy":
+    if isinstance(policy, type) and policy.__name__ == "ActorCriticPolicy" and policy.__module__.startswith("stable_baselines3."):
         return ActorCriticPolicy
     raise ValueError(
         f"policy={policy!r}: ScratchPPO takes 'MlpPolicy' or sb3_scratch_ppo.MlpPolicy (and loads models saved by "
@@ -360,7 +360,7 @@ class ScratchPPO(BaseAlgorithm):
                         "before this minibatch. Check rewards and observations for NaN/inf or huge values "
                         "(VecNormalize helps), or lower the learning rate."
                     )
-                terms.backward()  # fills self.policy.grads
+                terms.backprop()  # fills self.policy.grads
                 grad_norm = clip_grad_norm_(self.policy.grads, self.max_grad_norm)
                 if not np.isfinite(grad_norm):
                     raise FloatingPointError(

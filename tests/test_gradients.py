@@ -54,7 +54,7 @@ def test_distribution_log_prob_entropy_and_gradients(name):
     lp, ent, ctx = ours.log_prob_entropy(out, log_std, actions)
     np.testing.assert_allclose(lp, lp_t.detach().numpy(), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(ent, ent_t.detach().numpy(), rtol=RTOL, atol=ATOL)
-    g_out, g_log_std = ours.backward(ctx, g_logp, g_ent)
+    g_out, g_log_std = ours.backprop(ctx, g_logp, g_ent)
     np.testing.assert_allclose(g_out, out_t.grad.numpy(), rtol=RTOL, atol=ATOL)
     if name == "Box":
         np.testing.assert_allclose(g_log_std, log_std_t.grad.numpy(), rtol=RTOL, atol=ATOL)
@@ -106,7 +106,7 @@ def test_policy_backward_equals_autograd(action, activation_fn):
     values, lp, ent, cache = ours.evaluate_actions(obs, actions)
     np.testing.assert_allclose(values, values_t.detach().numpy().ravel(), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(lp, lp_t.detach().numpy(), rtol=RTOL, atol=ATOL)
-    ours.backward(cache, g_v, g_lp, g_ent)
+    ours.backprop(cache, g_v, g_lp, g_ent)
     expected = sb3_grads(ref)
     assert list(expected) == list(ours.g)
     for name, grad in expected.items():
@@ -159,6 +159,6 @@ def test_ppo_loss_backward_equals_autograd(action, clip_range_vf, ent_coef, norm
 
     terms = ppo_loss(ours, Minibatch(obs, actions, old_values, old_log_prob, advantages, returns), *args)
     assert terms.loss == pytest.approx(loss_t.item(), rel=RTOL)
-    terms.backward()
+    terms.backprop()
     for name, grad in sb3_grads(ref).items():
         np.testing.assert_allclose(ours.g[name], grad, rtol=RTOL, atol=ATOL, err_msg=name)
