@@ -34,6 +34,7 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_cartpole_env.py
+	$(PY) benchmarks/bench_ppo.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
