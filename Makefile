@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 # Tests run in parallel processes, one per core.
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test bench clean
+.PHONY: run test bench parity clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
 	$(PIP) install -e ".[test]"
 	touch $@
 
+$(VENV)/.installed-parity: pyproject.toml $(VENV)/.torch
+	$(PIP) install -e ".[test,parity]"
+	touch $@
+
 run: $(VENV)/.installed
 	$(PY) -m sb3_scratch_ppo run
 
@@ -35,6 +39,12 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_cartpole_env.py
 	$(PY) benchmarks/bench_ppo.py
+
+# Every zoo config, SB3 against ScratchPPO with the negative control; hours on 2 cores.
+# Results in runs/parity/results.json are reused, so an interrupted run continues where it stopped.
+PARITY_SEEDS ?= auto
+parity: $(VENV)/.installed-parity
+	$(PY) -m sb3_scratch_ppo parity --env all --seeds $(PARITY_SEEDS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

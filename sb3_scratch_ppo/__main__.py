@@ -37,6 +37,55 @@ def run(env_id: str, seed: int, n_eval_episodes: int, out: Path, timesteps: int 
     print(f"Model saved to {out}.zip; load it with ScratchPPO.load(\"{out}.zip\")")
 
 
+PILOT_SEEDS = 10
+
+
+def cannot_run(env_id: str, config_path: str | None) -> str | None:
+    """Why an entry cannot run here (gSDE, a missing dependency), or None."""
+    import gymnasium as gym
+
+    from sb3_scratch_ppo import zoo
+
+    import scratch_envs  # noqa: F401
+
+    if zoo.load(env_id, config_path).uses_sde:
+        return "the entry uses gSDE (use_sde=True), which ScratchPPO does not implement yet."
+    try:
+        gym.make(env_id).close()
+    except gym.error.DependencyNotInstalled as e:
+        return f"the environment cannot be created here: {e}"
+    return None
+
+
+def parity(args: argparse.Namespace) -> None:
+    from sb3_scratch_ppo import parity as par
+    from sb3_scratch_ppo import zoo
+
+    env_ids = list(zoo.read_entries(args.config)) if args.env == ["all"] else args.env
+    skipped = {env_id: why for env_id in env_ids if (why := cannot_run(env_id, args.config))}
+    for env_id, why in skipped.items():
+        print(f"{env_id}: cannot run: {why}")
+    runnable = [e for e in env_ids if e not in skipped]
+    learners = ("sb3", "scratch") if args.no_control else par.LEARNERS
+    start = time.perf_counter()
+    auto = args.seeds == "auto"
+    seeds = PILOT_SEEDS if auto else int(args.seeds)
+    runs = par.run_all(par.plan(runnable, seeds, learners), args.results, args.workers, args.timesteps, args.config)
+    if auto:  # a second stage, sized from the pilot's spread; the control needs no more seeds
+        more = []
+        for env_id in runnable:
+            needed = max(par.analyse(runs, env_id, args.margin).seeds_needed.values())
+            n = min(max(needed, PILOT_SEEDS), args.max_seeds)
+            print(f"{env_id}: the pilot's spread asks for {needed} seeds per learner; running {n}")
+            more += par.plan([env_id], n, ("sb3", "scratch"))
+        runs = par.run_all(more, args.results, args.workers, args.timesteps, args.config)
+    reports = par.write_report(runs, runnable, args.report, args.margin, skipped)
+    for report in reports:
+        print()
+        print(par.format_table(report))
+    print(f"\nResults: {args.results}; report: {args.report} (plots beside it); {time.perf_counter() - start:.0f} s")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sb3_scratch_ppo")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -46,9 +95,24 @@ def main(argv: list[str] | None = None) -> None:
     job.add_argument("--eval-episodes", type=int, default=20)
     job.add_argument("--timesteps", type=int, default=None, help="default: the entry's n_timesteps")
     job.add_argument("--out", type=Path, default=Path("runs/scratch_ppo_cartpole"))
+    par = sub.add_parser("parity", help="reward parity of ScratchPPO against SB3's PPO on zoo configs")
+    par.add_argument("--env", nargs="+", default=["CartPole-v1"], help="env ids from the config file, or: all")
+    par.add_argument("--seeds", default="10", type=lambda v: v if v == "auto" else str(int(v)),
+                     help="seeds per learner, or 'auto': a pilot of 10, then as many as its spread asks for "
+                          "(results already in --results are reused)")
+    par.add_argument("--max-seeds", type=int, default=40, help="the most seeds --seeds auto may ask for")
+    par.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    par.add_argument("--margin", type=float, default=0.1, help="equivalence margin, as a fraction of |mean(SB3)|")
+    par.add_argument("--timesteps", type=int, default=None, help="default: each entry's n_timesteps")
+    par.add_argument("--config", default=None, help="a ppo.yml in the zoo's format (default: zoo_configs/ppo.yml)")
+    par.add_argument("--results", type=Path, default=Path("runs/parity/results.json"))
+    par.add_argument("--report", type=Path, default=Path("runs/parity/report.md"))
+    par.add_argument("--no-control", action="store_true", help="skip the negative control (then power is not shown)")
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args.env, args.seed, args.eval_episodes, args.out, args.timesteps)
+    elif args.command == "parity":
+        parity(args)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,6 @@ class Categorical:
 
     def __init__(self, n: int):
         self.out_dim = n
-        self.action_shape: tuple[int, ...] = ()
         self.action_dtype = np.int64
 
     def sample(self, out, log_std, rng):
@@ -89,7 +88,6 @@ class MultiCategorical:
         self.nvec = [int(n) for n in np.ravel(nvec)]
         self.splits = np.cumsum(self.nvec)[:-1]
         self.out_dim = int(sum(self.nvec))
-        self.action_shape = (len(self.nvec),)
         self.action_dtype = np.int64
 
     def sample(self, out, log_std, rng):
@@ -117,7 +115,6 @@ class Bernoulli:
 
     def __init__(self, n: int):
         self.out_dim = n
-        self.action_shape = (n,)
         self.action_dtype = np.float32  # SB3 returns float 0./1. actions here
 
     def sample(self, out, log_std, rng):
@@ -153,7 +150,6 @@ class DiagGaussian:
 
     def __init__(self, k: int):
         self.out_dim = k
-        self.action_shape = (k,)
         self.action_dtype = np.float32
 
     def sample(self, out, log_std, rng):

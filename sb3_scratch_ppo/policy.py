@@ -271,7 +271,7 @@ class ActorCriticPolicy:
         values = self._linear(self._mlp(features, self.vf_layers, None), "value_net")[:, 0]
         actions = self.dist.mode(out, self.log_std) if deterministic else self.dist.sample(out, self.log_std, self.rng)
         log_prob, _, _ = self.dist.log_prob_entropy(out, self.log_std, actions)
-        return actions, values, log_prob
+        return actions.reshape((-1, *self.action_space.shape)), values, log_prob
 
     def predict_values(self, features: np.ndarray) -> np.ndarray:
         return self._linear(self._mlp(features, self.vf_layers, None), "value_net")[:, 0]

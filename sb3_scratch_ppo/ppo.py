@@ -2,7 +2,8 @@
 
 Paper: Schulman et al. 2017, "Proximal Policy Optimization Algorithms", https://arxiv.org/abs/1707.06347.
 The semantics are SB3's PPO, detail by detail (see shared/sb3-exactness.md); the names of the
-quantities below are SB3's, and ``train()`` holds every equation of the update in one place.
+quantities below are SB3's, and ``ppo_loss`` holds every equation of the update, with its backprop,
+in one place; ``train()`` runs it over epochs and minibatches.
 
 BaseAlgorithm gives env wrapping, seeding, the logger, callbacks, predict, save/load; everything
 that learns (policy, distributions, rollout storage, GAE, loss, gradients, Adam) is ours.
@@ -254,9 +255,8 @@ class ScratchPPO(BaseAlgorithm):
         self.policy = self.policy_class(
             self.observation_space, self.action_space, self.lr_schedule, seed=self.seed, **self.policy_kwargs
         )
-        dist = self.policy.dist
         self.rollout_buffer = RolloutStorage(
-            self.n_steps, self.n_envs, self.policy.features_dim, dist.action_shape, dist.action_dtype,
+            self.n_steps, self.n_envs, self.policy.features_dim, self.action_space.shape, self.policy.dist.action_dtype,
             gamma=self.gamma, gae_lambda=self.gae_lambda,
         )
         self.clip_range = FloatSchedule(self.clip_range)
@@ -299,6 +299,7 @@ class ScratchPPO(BaseAlgorithm):
             if not callback.on_step():
                 return False
 
+            # Episode statistics: Monitor reports them only on the step that ends an episode.
             done_idx = np.flatnonzero(dones)
             self._update_info_buffer([infos[i] for i in done_idx], dones[done_idx])
             n_steps += 1

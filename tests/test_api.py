@@ -282,6 +282,22 @@ def test_other_spaces_train_and_predict_like_ppo(env_factory):
         assert all(ours.action_space.contains(np.asarray(x).astype(ours.action_space.dtype)) for x in a)
 
 
+def test_multi_dimensional_box_actions_keep_their_shape():
+    class Box2DActions(IdentityEnvBox):
+        def __init__(self):
+            super().__init__(ep_length=20)
+            self.action_space = spaces.Box(-1.0, 1.0, shape=(2, 3), dtype=np.float32)
+            self.observation_space = spaces.Box(-1.0, 1.0, shape=(2, 3), dtype=np.float32)
+
+        def step(self, action):
+            assert action.shape == (2, 3)
+            return self.observation_space.sample(), 0.0, False, False, {}
+
+    model = ScratchPPO("MlpPolicy", Box2DActions(), seed=0, **SMALL).learn(48)
+    assert model.rollout_buffer.actions.shape == (16, 1, 2, 3)
+    assert model.predict(np.zeros((2, 3)))[0].shape == (2, 3)
+
+
 # --- predict ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])

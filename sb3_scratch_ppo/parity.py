@@ -1,0 +1,320 @@
+"""Reward parity: run SB3's PPO and ScratchPPO on one zoo config for N seeds, and test their learning for equivalence.
+
+    python -m sb3_scratch_ppo parity --env CartPole-v1 --seeds 10
+
+Each run trains one learner on one seed in a worker process (one per core, torch at one
+thread), records its learning curve (mean return of the training episodes that ended in each
+of ``N_POINTS`` equal windows of timesteps) and a final deterministic evaluation on evaluation
+seeds held apart from the training seeds. Results go to a JSON file that later runs extend
+(runs already there are not repeated). Three learners:
+
+- ``sb3``: stable_baselines3.PPO, the reference;
+- ``scratch``: ScratchPPO, the same config;
+- ``control``: ScratchPPO with the learning rate / 100: really different, so the test must
+  call it NOT equivalent, or it lacks the power to tell learners apart.
+
+Metrics, per run: ``auc`` (mean of the learning curve: how fast it learns) and ``final``
+(mean deterministic evaluation return). The verdicts come from ``stats.compare``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sb3_scratch_ppo import stats, zoo
+
+LEARNERS = ("sb3", "scratch", "control")
+N_POINTS = 20
+N_EVAL_EPISODES = 10
+EVAL_SEED_OFFSET = 1_000_000  # evaluation seeds are training seed + this: never a training seed
+CONTROL_LR_FACTOR = 0.01
+
+
+@dataclass
+class Run:
+    env_id: str
+    learner: str
+    seed: int
+    n_timesteps: int
+    timesteps: list[int]
+    curve: list[float]
+    final: float
+    eval_returns: list[float]
+    wall_seconds: float
+
+    @property
+    def auc(self) -> float:
+        return float(np.mean(self.curve))
+
+    @property
+    def key(self) -> tuple:
+        return (self.env_id, self.learner, self.seed, self.n_timesteps)
+
+
+def _scaled(schedule: Any, factor: float) -> Any:
+    return (lambda p: factor * schedule(p)) if callable(schedule) else factor * schedule
+
+
+def learning_curve(episode_ends: np.ndarray, episode_returns: np.ndarray, n_timesteps: int, n_points: int = N_POINTS):
+    """Mean return of the episodes ending in each of n_points equal windows; a window with none carries the last value."""
+    edges = np.linspace(0, n_timesteps, n_points + 1)
+    curve, last = [], math.nan
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_window = (episode_ends > lo) & (episode_ends <= hi)
+        if in_window.any():
+            last = float(episode_returns[in_window].mean())
+        curve.append(last)
+    first = next((v for v in curve if not math.isnan(v)), 0.0)
+    return edges[1:].astype(int).tolist(), [first if math.isnan(v) else v for v in curve]
+
+
+def run_one(env_id: str, learner: str, seed: int, n_timesteps: int | None = None, config_path: str | None = None) -> Run:
+    """Train one learner on one seed and evaluate it (runs in a worker process)."""
+    import torch
+
+    torch.set_num_threads(1)
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from sb3_scratch_ppo import ScratchPPO
+
+    config = zoo.load(env_id, config_path)
+    n_timesteps = n_timesteps or config.n_timesteps
+    kwargs = dict(config.kwargs)
+    if learner == "control":
+        kwargs["learning_rate"] = _scaled(kwargs.get("learning_rate", 3e-4), CONTROL_LR_FACTOR)
+    algo = {"sb3": PPO, "scratch": ScratchPPO, "control": ScratchPPO}[learner]
+
+    class EpisodeLog(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.ends, self.returns = [], []
+
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    self.ends.append(self.num_timesteps)
+                    self.returns.append(info["episode"]["r"])
+            return True
+
+    env = config.make_env(seed=seed)
+    model = algo(config.policy, env, seed=seed, **kwargs)
+    log = EpisodeLog()
+    start = time.perf_counter()
+    model.learn(n_timesteps, callback=log)
+    wall = time.perf_counter() - start
+
+    eval_env = config.make_env(seed=seed + EVAL_SEED_OFFSET, n_envs=1, training=False)
+    if isinstance(env, VecNormalize):
+        eval_env.obs_rms = env.obs_rms  # evaluate with the statistics the agent was trained with
+    returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=N_EVAL_EPISODES, deterministic=True,
+                                 return_episode_rewards=True)
+    timesteps, curve = learning_curve(np.array(log.ends), np.array(log.returns, dtype=float), n_timesteps)
+    return Run(env_id, learner, seed, n_timesteps, timesteps, curve, float(np.mean(returns)),
+               [float(r) for r in returns], wall)
+
+
+def load_results(path: Path) -> list[Run]:
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [Run(**r) for r in json.load(f)["runs"]]
+
+
+def save_results(path: Path, runs: list[Run]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        json.dump({"runs": [asdict(r) for r in runs]}, f, indent=1)
+    os.replace(tmp, path)  # never a half-written file
+
+
+def plan(env_ids: list[str], seeds: int, learners=LEARNERS) -> list[tuple[str, str, int]]:
+    """Every (env, learner, seed) for seeds 0..seeds-1."""
+    return [(env_id, learner, seed) for env_id in env_ids for learner in learners for seed in range(seeds)]
+
+
+def run_all(tasks: list[tuple[str, str, int]], results_path: Path, workers: int | None = None,
+            n_timesteps: int | None = None, config_path: str | None = None, progress: bool = True) -> list[Run]:
+    """Run every (env, learner, seed) task not yet in the results file, in parallel; save after each run."""
+    import multiprocessing
+
+    runs = load_results(results_path)
+    done = {r.key for r in runs}
+    steps = {env_id: n_timesteps or zoo.load(env_id, config_path).n_timesteps for env_id, _, _ in tasks}
+    todo = sorted({t for t in tasks if (*t, steps[t[0]]) not in done},
+                  key=lambda t: (t[1] != "sb3", t[0], t[2]))  # slow learners first: the pool stays busy to the end
+    if not todo:
+        return runs
+    bar = None
+    if progress:
+        from tqdm.rich import tqdm
+
+        bar = tqdm(total=len(todo), desc="parity runs")
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no inherited torch or BLAS thread pools
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=ctx) as pool:
+        futures = [pool.submit(run_one, env_id, learner, seed, n_timesteps, config_path) for env_id, learner, seed in todo]
+        for future in as_completed(futures):
+            runs.append(future.result())
+            save_results(results_path, runs)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return runs
+
+
+# --- analysis ---------------------------------------------------------------------------------
+
+@dataclass
+class EnvReport:
+    env_id: str
+    comparisons: list[stats.Comparison]  # scratch vs sb3, per metric
+    controls: list[stats.Comparison]  # control vs sb3, per metric
+    seeds_needed: dict[str, int]
+    wall_seconds: dict[str, float]
+    n_timesteps: int
+
+    @property
+    def equivalent(self) -> bool:
+        return all(c.verdict == "equivalent" for c in self.comparisons)
+
+    @property
+    def has_power(self) -> bool | None:
+        """True if the negative control was rejected (not equivalent), False if not, None if no control was run."""
+        return all(c.verdict != "equivalent" for c in self.controls) if self.controls else None
+
+
+def analyse(runs: list[Run], env_id: str, rel_margin: float = 0.1, ref_env_id: str | None = None) -> EnvReport:
+    """Compare ScratchPPO (and the control) on env_id with SB3 on ref_env_id (default: the same env)."""
+    ref_env_id = ref_env_id or env_id
+    by = {learner: [r for r in runs if r.env_id == (ref_env_id if learner == "sb3" else env_id) and r.learner == learner]
+          for learner in LEARNERS}
+    if len(by["sb3"]) < 2 or len(by["scratch"]) < 2:
+        raise ValueError(f"{env_id}: need at least 2 runs each of sb3 and scratch, have {len(by['sb3'])} and {len(by['scratch'])}")
+    comparisons, controls, needed = [], [], {}
+    for metric in ("auc", "final"):
+        ref = np.array([getattr(r, metric) for r in by["sb3"]])
+        ours = np.array([getattr(r, metric) for r in by["scratch"]])
+        comparisons.append(stats.compare(metric, ours, ref, rel_margin))
+        needed[metric] = stats.seeds_needed(ours.std(ddof=1), ref.std(ddof=1), comparisons[-1].margin)
+        if len(by["control"]) >= 2:
+            control = np.array([getattr(r, metric) for r in by["control"]])
+            controls.append(stats.compare(metric, control, ref, rel_margin))
+    wall = {learner: float(np.median([r.wall_seconds for r in rs])) for learner, rs in by.items() if rs}
+    return EnvReport(env_id, comparisons, controls, needed, wall, by["sb3"][0].n_timesteps)
+
+
+def format_table(report: EnvReport) -> str:
+    lines = [
+        f"{report.env_id}: {report.comparisons[0].n_ref} SB3 runs, {report.comparisons[0].n_ours} ScratchPPO runs, "
+        f"{report.n_timesteps:,} steps each",
+        f"{'metric':<18}{'SB3 mean':>10}{'ours mean':>11}{'90% CI of diff':>22}{'margin':>9}{'Welch p':>9}  verdict",
+    ]
+    rows = [("", c) for c in report.comparisons] + [("control ", c) for c in report.controls]
+    for prefix, c in rows:
+        ci = f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}]"
+        lines.append(f"{prefix + c.metric:<18}{c.mean_ref:>10.1f}{c.mean_ours:>11.1f}{ci:>22}{c.margin:>9.1f}"
+                     f"{c.welch_p:>9.3f}  {c.verdict}")
+    verdict = "EQUIVALENT" if report.equivalent else "NOT SHOWN EQUIVALENT"
+    power = {True: "", None: " (no negative control run here)",
+             False: " (the negative control was not rejected: the test lacks power)"}[report.has_power]
+    lines.append(f"=> ScratchPPO vs SB3 on {report.env_id}: {verdict}{power}")
+    return "\n".join(lines)
+
+
+def plot(runs: list[Run], env_id: str, path: Path) -> Path:
+    """Learning curves: mean over seeds with a 90% bootstrap band, one line per learner."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    labels = {"sb3": "SB3 PPO", "scratch": "ScratchPPO", "control": f"control (ScratchPPO, lr x {CONTROL_LR_FACTOR})"}
+    colours = {"sb3": "tab:blue", "scratch": "tab:orange", "control": "tab:gray"}
+    for learner in LEARNERS:
+        rs = [r for r in runs if r.env_id == env_id and r.learner == learner]
+        if not rs:
+            continue
+        x = np.array(rs[0].timesteps)
+        curves = np.array([r.curve for r in rs])
+        rng = np.random.default_rng(0)
+        boots = np.array([curves[rng.integers(0, len(curves), len(curves))].mean(axis=0) for _ in range(1000)])
+        lo, hi = np.quantile(boots, [0.05, 0.95], axis=0)
+        ax.plot(x, curves.mean(axis=0), color=colours[learner], label=f"{labels[learner]} ({len(rs)} seeds)")
+        ax.fill_between(x, lo, hi, color=colours[learner], alpha=0.25)
+    ax.set_xlabel("timesteps")
+    ax.set_ylabel("mean training episode return")
+    ax.set_title(f"{env_id}: learning curves, mean and 90% bootstrap band")
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+REASONING = """\
+## How to read this
+
+- **Equivalence, not absence of difference.** For each metric, the 90% bootstrap interval of
+  mean(ScratchPPO) - mean(SB3) must lie inside +-margin (default: 10% of |mean(SB3)|). This is
+  the interval form of two one-sided tests at 5%. A failed difference test (Welch's p > 0.05)
+  is *not* evidence of equivalence; Welch's t is reported only for reference.
+- **Metrics.** `auc`: the mean of the learning curve (mean return of training episodes in 20
+  equal windows of timesteps), i.e. how fast it learns; `final`: the mean deterministic
+  evaluation return over 10 episodes on evaluation seeds apart from the training seeds.
+- **Negative control.** ScratchPPO with the learning rate divided by 100 is really a different
+  learner. The same test must call it NOT equivalent; if it does not, the test lacks power
+  (too few seeds or too wide a margin) and its "equivalent" verdicts mean nothing.
+- **Seeds.** With n seeds each, the interval's half-width is about
+  z * sqrt((s_ours^2 + s_sb3^2) / n) (z = 1.645). Equivalent learners pass reliably when that
+  half-width uses at most half the margin, which needs n >= (z * sqrt(s_ours^2 + s_sb3^2) /
+  (0.5 * margin))^2 seeds; the table gives that number from the measured spreads. Where it
+  is above the seeds run, an "inconclusive" verdict is expected and more seeds are the remedy
+  (`--seeds`, results are extended, not recomputed).
+"""
+
+
+def write_report(runs: list[Run], env_ids: list[str], out: Path, rel_margin: float = 0.1,
+                 skipped: dict[str, str] | None = None) -> list[EnvReport]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# Reward parity: ScratchPPO vs SB3 PPO", "",
+             f"Margin: {rel_margin:.0%} of |mean(SB3)|; intervals: 90% percentile bootstrap (10,000 resamples).", ""]
+    reports = []
+    for env_id in env_ids:
+        report = analyse(runs, env_id, rel_margin)
+        reports.append(report)
+        png = plot(runs, env_id, out.parent / f"parity_{env_id}.png")
+        lines += [f"## {env_id}", "", f"![{env_id} learning curves]({png.name})", "",
+                  "| learner | metric | SB3 mean | mean | 90% CI of diff | margin | Welch p | IQM (90% CI) | verdict |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+        for name, cs in (("ScratchPPO", report.comparisons), ("control", report.controls)):
+            for c in cs:
+                lines.append(f"| {name} | {c.metric} | {c.mean_ref:.1f} | {c.mean_ours:.1f} | "
+                             f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}] | {c.margin:.1f} | {c.welch_p:.3f} | "
+                             f"{c.iqm_ours:.1f} [{c.iqm_ours_ci[0]:.1f}, {c.iqm_ours_ci[1]:.1f}] | {c.verdict} |")
+        verdict = "**equivalent**" if report.equivalent else "**not shown equivalent**"
+        power = {True: "yes", False: "NO (the test lacks power)", None: "no control run"}[report.has_power]
+        lines += ["", f"Verdict: {verdict}; negative control rejected: {power}. "
+                  f"Seeds run: {report.comparisons[0].n_ours}; seeds needed from the measured spread: "
+                  + ", ".join(f"{m} {n}" for m, n in report.seeds_needed.items())
+                  + ". Median wall time per run: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.wall_seconds.items()) + ".", ""]
+    for env_id, why in (skipped or {}).items():
+        lines += [f"## {env_id}", "", f"Not run: {why}", ""]
+    lines.append(REASONING)
+    out.write_text("\n".join(lines))
+    return reports
