@@ -229,7 +229,8 @@ def format_table(report: EnvReport) -> str:
                      f"{c.welch_p:>9.3f}  {c.verdict}")
     verdict = "EQUIVALENT" if report.equivalent else "NOT SHOWN EQUIVALENT"
     power = {True: "", None: " (no negative control run here)",
-             False: " (the negative control was not rejected: the test lacks power)"}[report.has_power]
+             False: ", but the negative control was not rejected either: the test lacks power and this verdict "
+                    "means nothing"}[report.has_power]
     lines.append(f"=> ScratchPPO vs SB3 on {report.env_id}: {verdict}{power}")
     return "\n".join(lines)
 

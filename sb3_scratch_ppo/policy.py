@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.utils import is_vectorized_observation
 
 from sb3_scratch_ppo import preprocessing
 from sb3_scratch_ppo.distributions import DiagGaussian, make_distribution
@@ -128,7 +129,11 @@ _UNSUPPORTED_DEFAULTS = {"squash_output": False, "features_extractor_kwargs": No
 
 
 class ActorCriticPolicy:
-    """SB3's ActorCriticPolicy for MlpPolicy, in NumPy. Constructed by ScratchPPO from ``policy_kwargs``."""
+    """SB3's ActorCriticPolicy for MlpPolicy, in NumPy. Constructed by ScratchPPO from ``policy_kwargs``.
+
+    Accepted as in SB3 and without effect here: ``full_std`` and ``use_expln`` (gSDE only) and
+    ``share_features_extractor`` (the flatten extractor has no parameters to share).
+    """
 
     def __init__(
         self,
@@ -306,8 +311,6 @@ class ActorCriticPolicy:
 
     def obs_to_features(self, observation: Any) -> tuple[np.ndarray, bool]:
         """SB3's obs_to_tensor: accept one observation or a batch; return features and whether it was a batch."""
-        from stable_baselines3.common.utils import is_vectorized_observation
-
         if isinstance(observation, dict):
             raise ValueError(
                 f"predict() got a dict observation, but the observation space is {self.observation_space}; "
