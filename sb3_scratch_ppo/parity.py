@@ -301,13 +301,13 @@ def write_report(runs: list[Run], env_ids: list[str], out: Path, rel_margin: flo
         reports.append(report)
         png = plot(runs, env_id, out.parent / f"parity_{env_id}.png")
         lines += [f"## {env_id}", "", f"![{env_id} learning curves]({png.name})", "",
-                  "| learner | metric | SB3 mean | mean | 90% CI of diff | margin | Welch p | IQM (90% CI) | verdict |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+                  "| learner | metric | SB3 mean | mean | 90% CI of diff | margin | Welch p | SB3 IQM (90% CI) | IQM (90% CI) | verdict |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
         for name, cs in (("ScratchPPO", report.comparisons), ("control", report.controls)):
             for c in cs:
                 lines.append(f"| {name} | {c.metric} | {c.mean_ref:.1f} | {c.mean_ours:.1f} | "
                              f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}] | {c.margin:.1f} | {c.welch_p:.3f} | "
-                             f"{c.iqm_ours:.1f} [{c.iqm_ours_ci[0]:.1f}, {c.iqm_ours_ci[1]:.1f}] | {c.verdict} |")
+                             f"{c.iqm_ref:.1f} [{c.iqm_ref_ci[0]:.1f}, {c.iqm_ref_ci[1]:.1f}] | {c.iqm_ours:.1f} [{c.iqm_ours_ci[0]:.1f}, {c.iqm_ours_ci[1]:.1f}] | {c.verdict} |")
         verdict = "**equivalent**" if report.equivalent else "**not shown equivalent**"
         power = {True: "yes", False: "NO (the test lacks power)", None: "no control run"}[report.has_power]
         lines += ["", f"Verdict: {verdict}; negative control rejected: {power}. "
