@@ -119,20 +119,14 @@ class ScratchCartPoleEnv(gym.Env[np.ndarray, int]):
                 return FORCE
             if action == 0:
                 return -FORCE
-            raise ValueError(
-                f"ScratchCartPole: action {_describe(action)} is out of range; expected 0 (push left) "
-                f"or 1 (push right), the actions of {self.action_space}."
-            )
+        expected = f"expected 0 (push left) or 1 (push right), the actions of {self.action_space}"
         if isinstance(action, (int, np.integer)) or (
             isinstance(action, np.ndarray) and action.shape == () and np.issubdtype(action.dtype, np.integer)
         ):
-            raise ValueError(
-                f"ScratchCartPole: action {_describe(action)} is out of range; expected 0 (push left) "
-                f"or 1 (push right), the actions of {self.action_space}."
-            )
+            raise ValueError(f"ScratchCartPole: action {_describe(action)} is out of range; {expected}.")
         raise TypeError(
-            f"ScratchCartPole: action {_describe(action)} is not an integer; expected 0 (push left) "
-            f"or 1 (push right), the actions of {self.action_space}. Actions are never rounded or cast."
+            f"ScratchCartPole: action {_describe(action)} is not an integer; {expected}. "
+            "Actions are never rounded or cast."
         )
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
