@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
@@ -124,6 +124,26 @@ def parse_net_arch(net_arch: Any) -> tuple[list[int], list[int]]:
     return [int(s) for s in pi], [int(s) for s in vf]
 
 
+class Linear(NamedTuple):
+    """One fully connected layer z = x W^T + b, as views into the flat parameter and gradient buffers."""
+
+    weight: np.ndarray  # (out, in), torch's layout
+    bias: np.ndarray
+    g_weight: np.ndarray
+    g_bias: np.ndarray
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        z = x @ self.weight.T
+        z += self.bias
+        return z
+
+    def backprop(self, x: np.ndarray, g: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """From dL/dz (B, out) and the input x (B, in): write dL/dW = g^T x and dL/db = sum_B g; return dL/dx = g W."""
+        np.matmul(g.T, x, out=self.g_weight)
+        np.sum(g, axis=0, out=self.g_bias)
+        return g @ self.weight if need_input_grad else None
+
+
 # Keyword arguments of SB3's ActorCriticPolicy that this policy does not implement (beyond their defaults).
 _UNSUPPORTED_DEFAULTS = {"squash_output": False, "features_extractor_kwargs": None}
 
@@ -217,6 +237,11 @@ class ActorCriticPolicy:
             offset += size
         self.pi_layers = [f"mlp_extractor.policy_net.{2 * i}" for i in range(len(pi_sizes))]
         self.vf_layers = [f"mlp_extractor.value_net.{2 * i}" for i in range(len(vf_sizes))]
+        linear = lambda name: Linear(self.p[f"{name}.weight"], self.p[f"{name}.bias"],  # noqa: E731
+                                     self.g[f"{name}.weight"], self.g[f"{name}.bias"])
+        self.pi_net = [linear(name) for name in self.pi_layers]
+        self.vf_net = [linear(name) for name in self.vf_layers]
+        self.action_net, self.value_net = linear("action_net"), linear("value_net")
         self._init_weights()
 
         self.optimizer = Adam(self.params, self.grads, list(self.p.values()), lr=lr_schedule(1), **optimizer_kwargs)
@@ -239,32 +264,20 @@ class ActorCriticPolicy:
 
     # --- forward and backward --------------------------------------------------------------
 
-    def _linear(self, x: np.ndarray, layer: str) -> np.ndarray:
-        return x @ self.p[f"{layer}.weight"].T + self.p[f"{layer}.bias"]
-
-    def _mlp(self, x: np.ndarray, layers: list[str], cache: list | None) -> np.ndarray:
+    def _mlp(self, x: np.ndarray, layers: list[Linear], cache: list | None) -> np.ndarray:
         for layer in layers:
-            z = self._linear(x, layer)
+            z = layer.forward(x)
             y = self.activation.forward(z)
             if cache is not None:
                 cache.append((layer, x, z, y))
             x = y
         return x
 
-    def _mlp_backward(self, g: np.ndarray, cache: list) -> None:
+    def _mlp_backprop(self, g: np.ndarray, cache: list) -> None:
         """Backpropagate dL/d(latent) through the cached layers, writing weight and bias gradients."""
         for i in range(len(cache) - 1, -1, -1):
             layer, x, z, y = cache[i]
-            g = self.activation.backprop(z, y, g)  # dL/dz
-            np.matmul(g.T, x, out=self.g[f"{layer}.weight"])
-            np.sum(g, axis=0, out=self.g[f"{layer}.bias"])
-            if i > 0:  # dL/dx for the layer below (not needed for the input features)
-                g = g @ self.p[f"{layer}.weight"]
-
-    def _head_backward(self, g: np.ndarray, latent: np.ndarray, layer: str) -> np.ndarray:
-        np.matmul(g.T, latent, out=self.g[f"{layer}.weight"])
-        np.sum(g, axis=0, out=self.g[f"{layer}.bias"])
-        return g @ self.p[f"{layer}.weight"]
+            g = layer.backprop(x, self.activation.backprop(z, y, g), need_input_grad=i > 0)
 
     @property
     def log_std(self) -> np.ndarray | None:
@@ -272,26 +285,26 @@ class ActorCriticPolicy:
 
     def forward(self, features: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rollout step: sampled (or mode) actions, V(s) (B,), and log pi(a|s) (B,)."""
-        out = self._linear(self._mlp(features, self.pi_layers, None), "action_net")
-        values = self._linear(self._mlp(features, self.vf_layers, None), "value_net")[:, 0]
+        out = self.action_net_output(features)
+        values = self.predict_values(features)
         actions = self.dist.mode(out, self.log_std) if deterministic else self.dist.sample(out, self.log_std, self.rng)
         log_prob, _, _ = self.dist.log_prob_entropy(out, self.log_std, actions)
         return actions.reshape((-1, *self.action_space.shape)), values, log_prob
 
     def predict_values(self, features: np.ndarray) -> np.ndarray:
-        return self._linear(self._mlp(features, self.vf_layers, None), "value_net")[:, 0]
+        return self.value_net.forward(self._mlp(features, self.vf_net, None))[:, 0]
 
     def action_net_output(self, features: np.ndarray) -> np.ndarray:
-        return self._linear(self._mlp(features, self.pi_layers, None), "action_net")
+        return self.action_net.forward(self._mlp(features, self.pi_net, None))
 
     def evaluate_actions(self, features: np.ndarray, actions: np.ndarray):
         """Training step: V(s), log pi(a|s), H(pi(.|s)), each (B,), and the cache for ``backprop``."""
         pi_cache: list = []
         vf_cache: list = []
-        latent_pi = self._mlp(features, self.pi_layers, pi_cache)
-        latent_vf = self._mlp(features, self.vf_layers, vf_cache)
-        out = self._linear(latent_pi, "action_net")
-        values = self._linear(latent_vf, "value_net")[:, 0]
+        latent_pi = self._mlp(features, self.pi_net, pi_cache)
+        latent_vf = self._mlp(features, self.vf_net, vf_cache)
+        out = self.action_net.forward(latent_pi)
+        values = self.value_net.forward(latent_vf)[:, 0]
         log_prob, entropy, dist_ctx = self.dist.log_prob_entropy(out, self.log_std, actions)
         cache = (features, latent_pi, latent_vf, pi_cache, vf_cache, dist_ctx)
         return values, log_prob, entropy, cache
@@ -302,10 +315,10 @@ class ActorCriticPolicy:
         g_out, g_log_std = self.dist.backprop(dist_ctx, g_log_prob, g_entropy)
         if g_log_std is not None:
             self.g["log_std"][:] = g_log_std
-        g_latent_pi = self._head_backward(g_out, latent_pi, "action_net")
-        g_latent_vf = self._head_backward(g_values[:, None], latent_vf, "value_net")
-        self._mlp_backward(g_latent_pi, pi_cache)
-        self._mlp_backward(g_latent_vf, vf_cache)
+        g_latent_pi = self.action_net.backprop(latent_pi, g_out, need_input_grad=bool(pi_cache))
+        g_latent_vf = self.value_net.backprop(latent_vf, g_values[:, None], need_input_grad=bool(vf_cache))
+        self._mlp_backprop(g_latent_pi, pi_cache)
+        self._mlp_backprop(g_latent_vf, vf_cache)
 
     # --- SB3's policy API --------------------------------------------------------------------
 
