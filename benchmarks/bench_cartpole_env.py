@@ -13,10 +13,10 @@ import argparse
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from bench_report import write_report
 
 import scratch_envs  # noqa: F401
 
@@ -76,10 +76,7 @@ def main() -> None:
         ours, ref = r["ScratchCartPole-v0"], r["CartPole-v1"]
         lines.append(f"| {name} | {ours:,.0f} | {ref:,.0f} | {ours / ref:.2f}x |")
         print(lines[-1], flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"\nwritten to {args.out}")
+    write_report(lines, args.out)
 
 
 if __name__ == "__main__":

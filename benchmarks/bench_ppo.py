@@ -13,9 +13,9 @@ import argparse
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
+from bench_report import write_report
 import stable_baselines3
 import torch
 from stable_baselines3 import PPO
@@ -65,10 +65,7 @@ def main() -> None:
         ours, ref = (statistics.median(rates[a]) for a in (ScratchPPO, PPO))
         fmt = lambda r: f"{statistics.median(r):,.0f} ({min(r):,.0f}-{max(r):,.0f})"  # noqa: E731
         lines.append(f"| {name} | {fmt(rates[ScratchPPO])} | {fmt(rates[PPO])} | {ours / ref:.1f}x |")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"\nwritten to {args.out}")
+    write_report(lines, args.out)
 
 
 if __name__ == "__main__":
