@@ -12,6 +12,7 @@ One class per action space, as SB3's (``make_proba_distribution``):
 Every distribution offers:
 
 - ``sample(out, log_std, rng)`` and ``mode(out, log_std)``: actions for a batch;
+- ``sample_log_prob(out, log_std, rng)``: sampled actions and their log pi(a|s) (the rollout step);
 - ``log_prob_entropy(out, log_std, actions)``: per-sample log pi(a|s) and entropy H, both summed
   over action dimensions, plus a context for
 - ``backprop(ctx, g_logp, g_ent)``: given dLoss/dlog_prob and dLoss/dentropy (arrays of shape
@@ -31,32 +32,55 @@ from gymnasium import spaces
 LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    """log softmax over axis 0 of z (n, B): one categorical per column.
+
+    Distributions work on logits transposed to (n, B): reductions over a short last axis are
+    ~10x slower in NumPy than over the first, and they are most of a small batch's cost.
+    """
+    shifted = z - np.maximum.reduce(z, axis=0)
+    shifted -= np.log(np.add.reduce(np.exp(shifted), axis=0))
+    return shifted
 
 
 def _sample_categorical(log_p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Inverse-CDF sampling, one uniform draw per row."""
-    cdf = np.cumsum(np.exp(log_p), axis=-1)
-    u = rng.random((log_p.shape[0], 1)) * cdf[:, -1:]  # scale: the cdf may end a rounding error from 1
-    return np.minimum((u >= cdf).sum(axis=-1), log_p.shape[-1] - 1).astype(np.int64)
+    """Inverse-CDF sampling from log_p (n, B), one uniform draw per column."""
+    cdf = np.cumsum(np.exp(log_p), axis=0)
+    u = rng.random(log_p.shape[1], dtype=cdf.dtype) * cdf[-1]  # scale: the cdf may end a rounding error from 1
+    return np.minimum(np.add.reduce(u >= cdf, axis=0), log_p.shape[0] - 1).astype(np.int64)
 
 
-def _categorical_backward(log_p: np.ndarray, actions: np.ndarray, g_logp: np.ndarray, g_ent: np.ndarray) -> np.ndarray:
-    """Gradient w.r.t. the logits z of one categorical, p = softmax(z).
+def _categorical_log_prob_entropy(z: np.ndarray, actions: np.ndarray):
+    """log pi(a) and H of the categoricals with logits z (n, B) and actions (B,); the context for backprop."""
+    log_p = _log_softmax(z)
+    cols = np.arange(len(actions))
+    p = np.exp(log_p)
+    entropy = -np.add.reduce(p * log_p, axis=0)
+    return log_p[actions, cols], entropy, (log_p, p, entropy, actions, cols)
+
+
+def _categorical_backward(ctx, g_logp: np.ndarray, g_ent: np.ndarray) -> np.ndarray:
+    """Gradient (n, B) w.r.t. the logits z of one categorical per column, p = softmax(z).
 
     log_prob = z_a - logsumexp(z)  =>  d log_prob / dz_j = [j == a] - p_j
     H = -sum_i p_i log p_i          =>  dH / dz_j = -p_j (log p_j + H)
     """
-    p = np.exp(log_p)
-    entropy = -(p * log_p).sum(axis=-1, keepdims=True)
-    g = -p * (g_logp[:, None] + g_ent[:, None] * (log_p + entropy))
-    g[np.arange(len(actions)), actions] += g_logp
+    log_p, p, entropy, actions, cols = ctx
+    g = p * (-g_logp - g_ent * (log_p + entropy))
+    g[actions, cols] += g_logp
     return g
 
 
-class Categorical:
+class Distribution:
+    """What every distribution below shares: the rollout step's sample and log-probability."""
+
+    def sample_log_prob(self, out, log_std, rng):
+        """A sampled action per row and its log-probability (the rollout step: no entropy needed)."""
+        actions = self.sample(out, log_std, rng)
+        return actions, self.log_prob_entropy(out, log_std, actions)[0]
+
+
+class Categorical(Distribution):
     """Discrete(n): one categorical over n actions, from logits."""
 
     def __init__(self, n: int):
@@ -64,24 +88,25 @@ class Categorical:
         self.action_dtype = np.int64
 
     def sample(self, out, log_std, rng):
-        return _sample_categorical(_log_softmax(out), rng)
+        return _sample_categorical(_log_softmax(out.T), rng)
 
     def mode(self, out, log_std):
         return out.argmax(axis=-1)
 
+    def sample_log_prob(self, out, log_std, rng):
+        log_p = _log_softmax(out.T)
+        actions = _sample_categorical(log_p, rng)
+        return actions, log_p[actions, np.arange(len(actions))]
+
     def log_prob_entropy(self, out, log_std, actions):
-        log_p = _log_softmax(out)
-        actions = actions.reshape(-1).astype(np.int64)
-        log_prob = log_p[np.arange(len(actions)), actions]
-        entropy = -(np.exp(log_p) * log_p).sum(axis=-1)
-        return log_prob, entropy, (log_p, actions)
+        actions = actions.reshape(-1).astype(np.int64, copy=False)
+        return _categorical_log_prob_entropy(np.ascontiguousarray(out.T), actions)
 
     def backprop(self, ctx, g_logp, g_ent):
-        log_p, actions = ctx
-        return _categorical_backward(log_p, actions, g_logp, g_ent), None
+        return _categorical_backward(ctx, g_logp, g_ent).T, None
 
 
-class MultiCategorical:
+class MultiCategorical(Distribution):
     """MultiDiscrete(nvec): independent categoricals, log-probs and entropies summed."""
 
     def __init__(self, nvec: np.ndarray):
@@ -91,26 +116,24 @@ class MultiCategorical:
         self.action_dtype = np.int64
 
     def sample(self, out, log_std, rng):
-        return np.stack([_sample_categorical(_log_softmax(z), rng) for z in np.split(out, self.splits, axis=-1)], axis=1)
+        return np.stack([_sample_categorical(_log_softmax(z), rng) for z in np.split(out.T, self.splits)], axis=1)
 
     def mode(self, out, log_std):
         return np.stack([z.argmax(axis=-1) for z in np.split(out, self.splits, axis=-1)], axis=1)
 
     def log_prob_entropy(self, out, log_std, actions):
         actions = actions.reshape(len(out), -1).astype(np.int64)
-        log_ps = [_log_softmax(z) for z in np.split(out, self.splits, axis=-1)]
-        rows = np.arange(len(out))
-        log_prob = sum(lp[rows, actions[:, i]] for i, lp in enumerate(log_ps))
-        entropy = sum(-(np.exp(lp) * lp).sum(axis=-1) for lp in log_ps)
-        return log_prob, entropy, (log_ps, actions)
+        parts = [_categorical_log_prob_entropy(z, actions[:, i])
+                 for i, z in enumerate(np.split(np.ascontiguousarray(out.T), self.splits))]
+        log_prob = sum(part[0] for part in parts)
+        entropy = sum(part[1] for part in parts)
+        return log_prob, entropy, [part[2] for part in parts]
 
     def backprop(self, ctx, g_logp, g_ent):
-        log_ps, actions = ctx
-        grads = [_categorical_backward(lp, actions[:, i], g_logp, g_ent) for i, lp in enumerate(log_ps)]
-        return np.concatenate(grads, axis=-1), None
+        return np.concatenate([_categorical_backward(c, g_logp, g_ent) for c in ctx]).T, None
 
 
-class Bernoulli:
+class Bernoulli(Distribution):
     """MultiBinary(n): independent Bernoullis from logits z, p = sigmoid(z)."""
 
     def __init__(self, n: int):
@@ -139,7 +162,7 @@ class Bernoulli:
         return g_logp[:, None] * (actions - p) - g_ent[:, None] * z * p * (1.0 - p), None
 
 
-class DiagGaussian:
+class DiagGaussian(Distribution):
     """Box(k): a diagonal Gaussian with mean from the network and a state-independent log_std parameter.
 
     Per dimension, with sigma = exp(log_std):

