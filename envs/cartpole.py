@@ -21,7 +21,8 @@ Two classes:
 - ``ScratchCartPoleEnv``: one environment, the ``gymnasium.make`` entry point.
 - ``ScratchCartPoleVectorEnv``: N environments stepped with one set of array operations,
   the ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`` entry point,
-  with Gymnasium's next-step autoreset.
+  with Gymnasium's next-step autoreset, or same-step autoreset with one RNG per env (what
+  SB3's VecEnv does; ``sb3_scratch_ppo.make_vec_env`` uses it).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.envs.classic_control.utils import maybe_parse_reset_bounds
 from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.utils import seeding
 from gymnasium.vector.utils import batch_space
 
 from scratch_envs import rendering
@@ -47,6 +49,8 @@ HALF_POLE_LENGTH = 0.5
 POLE_MASS_LENGTH = POLE_MASS * HALF_POLE_LENGTH
 FORCE = 10.0
 TAU = 0.02  # seconds per step
+
+_FORCES = np.array([-FORCE, FORCE])  # by action: 0 pushes left, 1 right
 
 # Failure thresholds.
 THETA_LIMIT = 12 * 2 * math.pi / 360  # 12 degrees, in radians
@@ -190,10 +194,18 @@ class ScratchCartPoleEnv(gym.Env[np.ndarray, int]):
 class ScratchCartPoleVectorEnv(VectorEnv):
     """N cart-poles stepped together with array operations, as Gymnasium's CartPoleVectorEnv.
 
-    The state is kept as a (4, N) float64 array, one row per state variable. An env whose
-    episode ended (terminated or truncated) on the previous step is reset on this step
-    (Gymnasium's NEXT_STEP autoreset): it returns its new initial observation with reward 0
-    and both flags False, and the action passed for it is ignored.
+    The state is kept as a (4, N) float64 array, one row per state variable. Two autoreset modes:
+
+    - ``AutoresetMode.NEXT_STEP`` (the default, as CartPoleVectorEnv): an env whose episode ended
+      on the previous step is reset on this step; it returns its new initial observation with
+      reward 0 and both flags False, and the action passed for it is ignored.
+    - ``AutoresetMode.SAME_STEP`` (as SB3's VecEnvs and Gymnasium's SyncVectorEnv in that mode):
+      an env whose episode ends is reset at once; the step returns its new initial observation,
+      and ``info["final_obs"][i]`` holds the observation the episode ended on.
+
+    ``reset(seed=int)`` seeds one generator for all envs (as CartPoleVectorEnv); ``reset(seed=[s0, s1, ...])``
+    gives env i a generator of its own seeded s_i, so each env draws its initial states exactly as
+    a separate ``gymnasium.make("CartPole-v1")`` reset with seed s_i would (as SyncVectorEnv and SB3's DummyVecEnv).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -204,11 +216,16 @@ class ScratchCartPoleVectorEnv(VectorEnv):
         max_episode_steps: int = 500,
         render_mode: str | None = None,
         sutton_barto_reward: bool = False,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode={render_mode!r} is not supported by the vector env; expected None or 'rgb_array'"
             )
+        modes = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
+        if AutoresetMode(autoreset_mode) not in modes:
+            raise ValueError(f"autoreset_mode={autoreset_mode!r} is not supported; expected one of {modes}")
+        self.metadata = dict(self.metadata, autoreset_mode=AutoresetMode(autoreset_mode))
         self.num_envs = num_envs
         self.max_episode_steps = max_episode_steps
         self.render_mode = render_mode
@@ -223,6 +240,7 @@ class ScratchCartPoleVectorEnv(VectorEnv):
         self.state: np.ndarray | None = None
         self.steps = np.zeros(num_envs, dtype=np.int32)
         self.prev_done = np.zeros(num_envs, dtype=np.bool_)
+        self.env_rngs: list[np.random.Generator] | None = None  # one per env after reset(seed=[...])
 
     def _forces(self, actions: Any) -> np.ndarray:
         """Per-env forces for an array of N actions; raises naming the invalid entries."""
@@ -232,19 +250,25 @@ class ScratchCartPoleVectorEnv(VectorEnv):
                 f"ScratchCartPoleVectorEnv: actions {_describe(actions)} have shape {arr.shape}; "
                 f"expected shape ({self.num_envs},), one action in {{0, 1}} per env."
             )
-        if not np.issubdtype(arr.dtype, np.integer):
+        if arr.dtype.kind not in "iu":
             raise TypeError(
                 f"ScratchCartPoleVectorEnv: actions {actions!r} have dtype {arr.dtype}; expected integers "
                 "in {0, 1} (0 push left, 1 push right). Actions are never rounded or cast."
             )
-        bad = (arr != 0) & (arr != 1)
-        if bad.any():
-            where = np.flatnonzero(bad)
+        if np.count_nonzero(arr >> 1):  # nonzero exactly for the values outside {0, 1}, negatives included
+            where = np.flatnonzero((arr != 0) & (arr != 1))
             raise ValueError(
                 f"ScratchCartPoleVectorEnv: actions {arr[where].tolist()} at env indices {where.tolist()} "
                 "are out of range; expected 0 (push left) or 1 (push right)."
             )
-        return np.where(arr == 1, FORCE, -FORCE)
+        return _FORCES[arr]
+
+    def _initial_states(self, idx: np.ndarray) -> np.ndarray:
+        """Fresh initial states (4, len(idx)) for the envs ``idx``, from the shared or the per-env generators."""
+        if self.env_rngs is None:
+            return self.np_random.uniform(self.low, self.high, size=(4, len(idx)))
+        # One draw per env that is starting over (not every env, and rarely more than a few per step).
+        return np.stack([self.env_rngs[i].uniform(self.low, self.high, size=(4,)) for i in idx], axis=1)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         forces = self._forces(actions)
@@ -260,10 +284,25 @@ class ScratchCartPoleVectorEnv(VectorEnv):
         else:
             reward = np.ones(self.num_envs, dtype=np.float32)
 
+        if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
+            # Same-step autoreset: the envs that just ended start over now; info keeps their last observation.
+            done = terminated | truncated
+            obs = state.T.astype(np.float32)
+            if not done.any():
+                return obs, reward, terminated, truncated, {}
+            idx = np.flatnonzero(done)
+            final_obs = np.full(self.num_envs, None, dtype=object)
+            final_obs[idx] = list(obs[idx])
+            state[:, idx] = self._initial_states(idx)
+            self.steps[idx] = 0
+            obs[idx] = state[:, idx].T
+            info = {"final_obs": final_obs, "_final_obs": done, "final_info": {}, "_final_info": done.copy()}
+            return obs, reward, terminated, truncated, info
+
         # Next-step autoreset: envs that ended on the previous step start a new episode now.
         reset_idx = np.flatnonzero(self.prev_done)
         if reset_idx.size:
-            state[:, reset_idx] = self.np_random.uniform(self.low, self.high, size=(4, reset_idx.size))
+            state[:, reset_idx] = self._initial_states(reset_idx)
             alive = ~self.prev_done
             self.steps *= alive
             reward *= alive
@@ -272,10 +311,22 @@ class ScratchCartPoleVectorEnv(VectorEnv):
         self.prev_done = terminated | truncated
         return self.state.T.astype(np.float32), reward, terminated, truncated, {}
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        super().reset(seed=seed)
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Reset all envs. ``seed``: an int (one generator for all), a list of N ints or None (one generator per env), or None."""
+        if isinstance(seed, (list, tuple)):
+            if len(seed) != self.num_envs:
+                raise ValueError(f"reset(seed=...): got {len(seed)} seeds for {self.num_envs} envs; expected one per env")
+            super().reset(seed=None)
+            if self.env_rngs is None:
+                self.env_rngs = [seeding.np_random(s)[0] for s in seed]
+            else:  # as separate envs: a None seed keeps that env's generator
+                self.env_rngs = [rng if s is None else seeding.np_random(s)[0] for rng, s in zip(self.env_rngs, seed)]
+        else:
+            super().reset(seed=seed)
+            if seed is not None:
+                self.env_rngs = None
         self.low, self.high = maybe_parse_reset_bounds(options, RESET_LOW, RESET_HIGH)
-        self.state = self.np_random.uniform(self.low, self.high, size=(4, self.num_envs))
+        self.state = self._initial_states(np.arange(self.num_envs))
         self.steps = np.zeros(self.num_envs, dtype=np.int32)
         self.prev_done = np.zeros(self.num_envs, dtype=np.bool_)
         return self.state.T.astype(np.float32), {}

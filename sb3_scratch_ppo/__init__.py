@@ -3,12 +3,18 @@
     from sb3_scratch_ppo import ScratchPPO        # instead of: from stable_baselines3 import PPO
     model = ScratchPPO("MlpPolicy", "CartPole-v1", seed=0).learn(100_000)
 
+The fast path for environments with a native vectorized version (CartPole-v1, ScratchCartPole-v0):
+
+    from sb3_scratch_ppo import make_vec_env      # instead of: from stable_baselines3.common.env_util import make_vec_env
+    env = make_vec_env("ScratchCartPole-v0", n_envs=8, seed=0)
+
 Importing this package also registers the Gymnasium environment ``ScratchCartPole-v0``.
 """
 
 import scratch_envs  # noqa: F401  (registers ScratchCartPole-v0)
 from sb3_scratch_ppo.policy import ActorCriticPolicy
 from sb3_scratch_ppo.ppo import MlpPolicy, ScratchPPO
+from sb3_scratch_ppo.vec_env import make_vec_env
 
 __version__ = "0.1.0"
-__all__ = ["ScratchPPO", "MlpPolicy", "ActorCriticPolicy"]
+__all__ = ["ScratchPPO", "MlpPolicy", "ActorCriticPolicy", "make_vec_env"]
