@@ -301,21 +301,18 @@ class ScratchPPO(BaseAlgorithm):
             if not callback.on_step():
                 return False
 
-            # Episode statistics: Monitor reports them only on the step that ends an episode.
-            done_idx = np.flatnonzero(dones)
-            self._update_info_buffer([infos[i] for i in done_idx], dones[done_idx])
             n_steps += 1
-
-            if isinstance(self.action_space, spaces.Discrete):
-                actions = actions.reshape(-1, 1)
-
-            # Time-limit bootstrap (SB3 issue #633): a truncated episode's last reward gets
-            # gamma * V(terminal observation), as if the episode went on.
-            truncated = [i for i in done_idx if infos[i].get("terminal_observation") is not None
-                         and infos[i].get("TimeLimit.truncated", False)]
-            if truncated:
-                terminal_obs = np.stack([infos[i]["terminal_observation"] for i in truncated])
-                rewards[truncated] += gamma * self.policy.predict_values(self._features(terminal_obs))
+            if np.count_nonzero(dones):
+                # Episode statistics: Monitor reports them only on the step that ends an episode.
+                done_idx = np.flatnonzero(dones)
+                self._update_info_buffer([infos[i] for i in done_idx], dones[done_idx])
+                # Time-limit bootstrap (SB3 issue #633): a truncated episode's last reward gets
+                # gamma * V(terminal observation), as if the episode went on.
+                truncated = [i for i in done_idx if infos[i].get("terminal_observation") is not None
+                             and infos[i].get("TimeLimit.truncated", False)]
+                if truncated:
+                    terminal_obs = np.stack([infos[i]["terminal_observation"] for i in truncated])
+                    rewards[truncated] += gamma * self.policy.predict_values(self._features(terminal_obs))
 
             rollout_buffer.add(actions, rewards, self._last_episode_starts, values, log_probs)
             self._last_obs = new_obs

@@ -68,15 +68,15 @@ class RolloutStorage:
     def compute_returns_and_advantage(self, last_values: np.ndarray, dones: np.ndarray) -> None:
         dt = self.values.dtype.type
         gamma, gamma_lambda = dt(self.gamma), dt(self.gamma * self.gae_lambda)
-        last_gae = np.zeros(self.n_envs, dtype=self.values.dtype)
-        next_values = last_values.astype(self.values.dtype)
-        next_non_terminal = 1.0 - dones.astype(self.values.dtype)
+        next_values = np.concatenate((self.values[1:], last_values.astype(dt)[None]))
+        next_non_terminal = 1.0 - np.concatenate((self.episode_starts[1:], dones.astype(dt)[None]))
+        # delta for all t at once; only the recursion over A runs step by step (same float32 operations as SB3's loop).
+        delta = self.rewards + gamma * next_values * next_non_terminal - self.values
+        coef = gamma_lambda * next_non_terminal
+        last_gae = np.zeros(self.n_envs, dtype=dt)
         for t in range(self.n_steps - 1, -1, -1):
-            delta = self.rewards[t] + gamma * next_values * next_non_terminal - self.values[t]
-            last_gae = delta + gamma_lambda * next_non_terminal * last_gae
+            last_gae = delta[t] + coef[t] * last_gae
             self.advantages[t] = last_gae
-            next_values = self.values[t]
-            next_non_terminal = 1.0 - self.episode_starts[t]
         np.add(self.advantages, self.values, out=self.returns)
         self._flatten()
 

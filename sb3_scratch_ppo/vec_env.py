@@ -138,19 +138,27 @@ def make_vec_env(
 ) -> VecEnv:
     """SB3's ``make_vec_env``, with the native vectorized env when there is one (see the module docstring).
 
-    The fast path is taken for an id in ``NATIVE_VECTOR_ENVS`` without monitor_dir, wrapper_class,
-    vec_env_cls, vec_env_kwargs or monitor_kwargs, and with env_kwargs limited to render_mode and
-    sutton_barto_reward; everything else is passed to ``stable_baselines3.common.env_util.make_vec_env``.
+    The fast path is taken for an id in ``NATIVE_VECTOR_ENVS`` with n_envs >= 2, without monitor_dir,
+    wrapper_class, vec_env_cls, vec_env_kwargs or monitor_kwargs, and with env_kwargs limited to render_mode
+    and sutton_barto_reward; everything else goes to ``stable_baselines3.common.env_util.make_vec_env``.
+    One env stays on SB3's DummyVecEnv: NumPy's per-call cost on arrays of one outweighs the loop it saves.
     """
     env_kwargs = dict(env_kwargs or {})
     native = (
-        isinstance(env_id, str) and env_id in NATIVE_VECTOR_ENVS and monitor_dir is None and wrapper_class is None
-        and vec_env_cls is None and not vec_env_kwargs and not monitor_kwargs and set(env_kwargs) <= _NATIVE_ENV_KWARGS
+        isinstance(env_id, str) and env_id in NATIVE_VECTOR_ENVS and n_envs >= 2 and monitor_dir is None
+        and wrapper_class is None and vec_env_cls is None and not vec_env_kwargs and not monitor_kwargs
+        and set(env_kwargs) <= _NATIVE_ENV_KWARGS
     )
     if not native:
         return env_util.make_vec_env(env_id, n_envs, seed, start_index, monitor_dir, wrapper_class, env_kwargs,
                                      vec_env_cls, vec_env_kwargs, monitor_kwargs, wrapper_kwargs)
-    kwargs = {"render_mode": "rgb_array", **env_kwargs}  # SB3's make_vec_env default
+    return native_vec_env(env_id, n_envs, seed, start_index, env_kwargs)
+
+
+def native_vec_env(env_id: str, n_envs: int = 1, seed: int | None = None, start_index: int = 0,
+                   env_kwargs: dict[str, Any] | None = None) -> VectorEnvAdapter:
+    """The fast path itself: ``env_id``'s native vectorized env (see NATIVE_VECTOR_ENVS) behind a VectorEnvAdapter."""
+    kwargs = {"render_mode": "rgb_array", **(env_kwargs or {})}  # SB3's make_vec_env default
     vector_env_class = gym.envs.registration.load_env_creator(NATIVE_VECTOR_ENVS[env_id])
     vector_env = vector_env_class(num_envs=n_envs, max_episode_steps=gym.spec(env_id).max_episode_steps,
                                   autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)

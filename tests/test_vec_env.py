@@ -11,7 +11,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import scratch_envs  # noqa: F401
 from sb3_scratch_ppo import ScratchPPO, make_vec_env
-from sb3_scratch_ppo.vec_env import VectorEnvAdapter
+from sb3_scratch_ppo.vec_env import VectorEnvAdapter, native_vec_env
 
 
 def heuristic(obs, rng, noise):
@@ -55,7 +55,7 @@ def assert_same(ours, ref):
 def test_same_transitions_as_dummy_vec_env(env_id, n_envs, seed, noise):
     """Same observations, rewards, dones, terminal observations, truncation flags and episode stats, step for step,
     including time-limit truncations at 500 steps and same-step resets."""
-    ours = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    ours = make_vec_env(env_id, n_envs=n_envs, seed=seed) if n_envs > 1 else native_vec_env(env_id, n_envs, seed)
     ref = sb3_make_vec_env(env_id, n_envs=n_envs, seed=seed)
     assert isinstance(ours, VectorEnvAdapter) and isinstance(ref, DummyVecEnv)
     steps = 1500
@@ -125,6 +125,7 @@ def test_falls_back_to_sb3_make_vec_env(kwargs, tmp_path):
         return
     assert isinstance(make_vec_env("CartPole-v1", n_envs=2, **kwargs), DummyVecEnv)
     assert isinstance(make_vec_env("Acrobot-v1", n_envs=2), DummyVecEnv)
+    assert isinstance(make_vec_env("CartPole-v1", n_envs=1), DummyVecEnv)  # one env: DummyVecEnv is faster
 
 
 def test_adapter_refuses_next_step_vector_envs():
