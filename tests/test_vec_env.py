@@ -123,7 +123,9 @@ def test_falls_back_to_sb3_make_vec_env(kwargs, tmp_path):
         with pytest.raises(TypeError, match="foo"):  # SB3's path, SB3's error
             make_vec_env(env_id, n_envs=2, **kwargs)
         return
-    assert isinstance(make_vec_env("CartPole-v1", n_envs=2, **kwargs), DummyVecEnv)
+    env = make_vec_env("CartPole-v1", n_envs=2, **kwargs)
+    assert isinstance(env, DummyVecEnv)
+    env.close()  # Monitor's files
     assert isinstance(make_vec_env("Acrobot-v1", n_envs=2), DummyVecEnv)
     assert isinstance(make_vec_env("CartPole-v1", n_envs=1), DummyVecEnv)  # one env: DummyVecEnv is faster
 
