@@ -21,7 +21,9 @@ def run(env_id: str, seed: int, n_eval_episodes: int, out: Path, timesteps: int 
     n_timesteps = timesteps or config.n_timesteps
     print(f"Training ScratchPPO on {env_id} for {n_timesteps:,} steps with the zoo's values from {config.path.name}:")
     print("  " + ", ".join(f"{k}={v}" for k, v in {"n_envs": config.n_envs, **config.kwargs}.items()))
-    model = ScratchPPO(config.policy, config.make_env(seed=seed), seed=seed, **config.kwargs)
+    env = config.make_env(seed=seed, fast=True)
+    print(f"  env: {type(env).__name__} of {env.num_envs} x {env_id}")
+    model = ScratchPPO(config.policy, env, seed=seed, **config.kwargs)
     start = time.perf_counter()
     model.learn(n_timesteps, progress_bar=True)
     train_seconds = time.perf_counter() - start

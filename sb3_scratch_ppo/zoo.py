@@ -121,13 +121,20 @@ class ZooConfig:
     def uses_sde(self) -> bool:
         return bool(self.kwargs.get("use_sde", False))
 
-    def make_env(self, seed: int | None = None, n_envs: int | None = None, training: bool = True, vec_env_cls=None):
-        """The vectorized env of this entry: ``make_vec_env`` with n_envs copies, then VecNormalize if asked."""
-        from stable_baselines3.common.env_util import make_vec_env
+    def make_env(self, seed: int | None = None, n_envs: int | None = None, training: bool = True, vec_env_cls=None,
+                 fast: bool = False):
+        """The vectorized env of this entry: ``make_vec_env`` with n_envs copies, then VecNormalize if asked.
+
+        ``fast=True``: sb3_scratch_ppo's make_vec_env (the native vectorized env where there is one,
+        with the same transitions); otherwise SB3's, as the zoo does.
+        """
+        from stable_baselines3.common import env_util
         from stable_baselines3.common.vec_env import VecNormalize
 
         import scratch_envs  # noqa: F401  (ScratchCartPole-v0)
+        from sb3_scratch_ppo import vec_env
 
+        make_vec_env = vec_env.make_vec_env if fast else env_util.make_vec_env
         env = make_vec_env(self.env_id, n_envs=n_envs or self.n_envs, seed=seed, vec_env_cls=vec_env_cls)
         if self.normalize is not None:
             env = VecNormalize(env, training=training, norm_reward=training and self.normalize.get("norm_reward", True),
