@@ -1,7 +1,7 @@
 """Training speed of ScratchPPO against SB3's PPO, side by side in one run; the floor; scaling.
 
     python benchmarks/bench_ppo.py [--repeats 3] [--timesteps 100000] [--out benchmarks/results/ppo.md]
-    make bench                      # the same, plus the env benchmark
+    make bench                      # the same, plus the env benchmark (about 20 minutes in all)
 
 Each training run is a fresh process (so peak memory is its own), and the runs alternate
 A B C D, A B C D, ... over:
@@ -184,7 +184,7 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=100_000)
     parser.add_argument("--eval-freq", type=int, default=5_000)
     parser.add_argument("--scaling-timesteps", type=int, default=50_000)
-    parser.add_argument("--out", default="benchmarks/results/ppo.md")
+    parser.add_argument("--out", default=str(HERE.parent / "results" / "ppo.md"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

@@ -44,10 +44,8 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _sample_categorical(log_p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Inverse-CDF sampling from log_p (n, B), one uniform draw per column."""
-    cdf = np.cumsum(np.exp(log_p), axis=0)
-    u = rng.random(log_p.shape[1], dtype=cdf.dtype) * cdf[-1]  # scale: the cdf may end a rounding error from 1
-    return np.minimum(np.add.reduce(u >= cdf, axis=0), log_p.shape[0] - 1).astype(np.int64)
+    """One sample per column of log_p (n, B), by the Gumbel-max trick: argmax_i (log p_i + G_i), G_i ~ Gumbel(0, 1)."""
+    return np.argmax(log_p + rng.gumbel(size=log_p.shape), axis=0)
 
 
 def _categorical_log_prob_entropy(z: np.ndarray, actions: np.ndarray):

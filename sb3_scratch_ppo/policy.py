@@ -11,6 +11,7 @@ in ``grads`` with the same layout, so clipping and Adam are a few array operatio
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from collections import OrderedDict
@@ -152,6 +153,10 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     return ones
 
 
+# The fused rollout MLP (ActorCriticPolicy.fused_for_rollout) is used while batch size x its weights stays
+# below this many multiply-adds: past it, the block-diagonal zeros cost more than the calls saved.
+FUSED_MAX_MACS = 150_000
+
 # Keyword arguments of SB3's ActorCriticPolicy that this policy does not implement (beyond their defaults).
 _UNSUPPORTED_DEFAULTS = {"squash_output": False, "features_extractor_kwargs": None}
 
@@ -250,6 +255,8 @@ class ActorCriticPolicy:
         self.pi_net = [linear(name) for name in self.pi_layers]
         self.vf_net = [linear(name) for name in self.vf_layers]
         self.action_net, self.value_net = linear("action_net"), linear("value_net")
+        self._packed: list[tuple[np.ndarray, np.ndarray]] | None = None  # see fused_for_rollout
+        self._packed_macs = 0
         self._init_weights()
 
         self.optimizer = Adam(self.params, self.grads, list(self.p.values()), lr=lr_schedule(1), **optimizer_kwargs)
@@ -293,14 +300,55 @@ class ActorCriticPolicy:
 
     def forward(self, features: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rollout step: sampled (or mode) actions, V(s) (B,), and log pi(a|s) (B,)."""
-        out = self.action_net_output(features)
-        values = self.predict_values(features)
+        if self._packed is not None and len(features) * self._packed_macs <= FUSED_MAX_MACS:
+            out, values = self._fused_forward(features)
+        else:
+            out = self.action_net_output(features)
+            values = self.predict_values(features)
         if deterministic:
             actions = self.dist.mode(out, self.log_std)
             log_prob = self.dist.log_prob_entropy(out, self.log_std, actions)[0]
         else:
             actions, log_prob = self.dist.sample_log_prob(out, self.log_std, self.rng)
         return actions.reshape((-1, *self.action_space.shape)), values, log_prob
+
+    # --- the rollout step with pi and vf as one MLP ---------------------------------------------
+
+    @contextlib.contextmanager
+    def fused_for_rollout(self):
+        """Within this block, ``forward`` on small batches runs pi and vf as one MLP: the first layers
+        stacked (they read the same features), the later layers and the heads block-diagonal, so each
+        layer is one matmul instead of two. With a few envs per step, NumPy's per-call cost outweighs
+        the arithmetic, so halving the calls pays; the zero blocks add exact zeros. The fused weights
+        are copies made on entry: the parameters must not change inside (collect_rollouts)."""
+        if len(self.pi_net) == len(self.vf_net):
+            self._packed = []
+            for i, (pi, vf) in enumerate(zip([*self.pi_net, self.action_net], [*self.vf_net, self.value_net])):
+                if i == 0:
+                    weight = np.concatenate((pi.weight, vf.weight))
+                else:
+                    weight = np.zeros((pi.weight.shape[0] + vf.weight.shape[0], pi.weight.shape[1] + vf.weight.shape[1]),
+                                      dtype=self.dtype)
+                    weight[: pi.weight.shape[0], : pi.weight.shape[1]] = pi.weight
+                    weight[pi.weight.shape[0] :, pi.weight.shape[1] :] = vf.weight
+                self._packed.append((np.ascontiguousarray(weight.T), np.concatenate((pi.bias, vf.bias))))
+            self._packed_macs = sum(weight.size for weight, _ in self._packed)
+        try:
+            yield
+        finally:
+            self._packed = None
+
+    def _fused_forward(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """action_net's output (B, out_dim) and V(s) (B,), through the fused MLP."""
+        *hidden, (head_weight, head_bias) = self._packed
+        x = features
+        for weight, bias in hidden:
+            z = x @ weight
+            z += bias
+            x = self.activation.forward(z)
+        out = x @ head_weight
+        out += head_bias
+        return out[:, :-1], out[:, -1]
 
     def predict_values(self, features: np.ndarray) -> np.ndarray:
         return self.value_net.forward(self._mlp(features, self.vf_net, None))[:, 0]

@@ -280,6 +280,10 @@ class ScratchPPO(BaseAlgorithm):
 
     def collect_rollouts(self, env, callback, rollout_buffer: RolloutStorage, n_rollout_steps: int) -> bool:
         """Fill the rollout storage with n_rollout_steps steps of every env; False if a callback stopped training."""
+        with self.policy.fused_for_rollout():  # the weights do not change during a rollout
+            return self._collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+
+    def _collect_rollouts(self, env, callback, rollout_buffer: RolloutStorage, n_rollout_steps: int) -> bool:
         assert self._last_obs is not None, "No previous observation was provided"
         self.policy.set_training_mode(False)
         n_steps = 0

@@ -162,3 +162,25 @@ def test_ppo_loss_backward_equals_autograd(action, clip_range_vf, ent_coef, norm
     terms.backprop()
     for name, grad in sb3_grads(ref).items():
         np.testing.assert_allclose(ours.g[name], grad, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+@pytest.mark.parametrize("action_space", ACTION_SPACES.values(), ids=ACTION_SPACES.keys())
+@pytest.mark.parametrize("net_arch", [None, dict(pi=[32, 16], vf=[8, 24]), [], dict(pi=[16], vf=[16, 16])])
+@pytest.mark.parametrize("batch", [1, 8])
+def test_fused_rollout_forward_equals_the_two_networks(action_space, net_arch, batch):
+    """collect_rollouts' fused pi+vf MLP gives the same outputs as running the two networks; it is used only
+    inside its block (weights copied on entry), and not for networks of different depths."""
+    obs_space = spaces.Box(-1.0, 1.0, shape=(6,), dtype=np.float32)
+    policy = ActorCriticPolicy(obs_space, action_space, lambda _: 3e-4, net_arch=net_arch, seed=0, log_std_init=-0.3)
+    policy.params[:] = rng.standard_normal(policy.params.size).astype(np.float32) * 0.5
+    features = rng.standard_normal((batch, 6)).astype(np.float32)
+    expected = policy.forward(features, deterministic=True)
+    with policy.fused_for_rollout():
+        fused = policy._packed is not None
+        got = policy.forward(features, deterministic=True)
+    assert fused == (net_arch != dict(pi=[16], vf=[16, 16]))
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert policy._packed is None
+    policy.params *= 2  # outside the block, forward sees the new weights
+    np.testing.assert_allclose(policy.forward(features, deterministic=True)[1], policy.predict_values(features))
