@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=100_000)
     parser.add_argument("--eval-freq", type=int, default=5_000)
     parser.add_argument("--scaling-timesteps", type=int, default=50_000)
+    parser.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
     parser.add_argument("--out", default=str(HERE.parent / "results" / "ppo.md"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -258,6 +259,9 @@ def main() -> None:
                          f"{f['forward']:.2f} | {f['fwd_bwd']:.2f} | {total:.2f} | {wall:.2f} | {100 * (wall / total - 1):.0f}% |")
     lines.append("")
 
+    if args.no_scaling:
+        write_report(lines, args.out)
+        return
     lines += ["## Scaling (zoo config, fast path; SB3 on its make_vec_env at 1 thread, one run each)", "",
               f"{args.scaling_timesteps:,} steps per run.", "",
               "| n_envs | net width | ScratchPPO steps/s | SB3 steps/s | ratio |", "|---:|---:|---:|---:|---:|"]
