@@ -152,7 +152,7 @@ def floor(config: str, timesteps: int, env_kind: str) -> dict:
         env_time = time.perf_counter() - t0
 
         policy = ActorCriticPolicy(env.observation_space, env.action_space, lambda _: 3e-4, seed=0,
-                                   **{k: v for k, v in (kwargs.get("policy_kwargs") or {}).items()})
+                                   **(kwargs.get("policy_kwargs") or {}))
         obs = np.random.default_rng(1).standard_normal((n_envs, 4)).astype(np.float32)
         t0 = time.perf_counter()
         for _ in range(vec_steps):
