@@ -16,7 +16,8 @@ Every distribution offers:
 - ``log_prob_entropy(out, log_std, actions)``: per-sample log pi(a|s) and entropy H, both summed
   over action dimensions, plus a context for
 - ``backprop(ctx, g_logp, g_ent)``: given dLoss/dlog_prob and dLoss/dentropy (arrays of shape
-  (B,)), returns dLoss/dout (B, out_dim) and dLoss/dlog_std (or None).
+  (B,); g_ent None when the loss has no entropy term, ent_coef = 0), returns dLoss/dout
+  (B, out_dim) and dLoss/dlog_std (or None).
 
 The gradients are derived by hand in each docstring and checked against torch autograd in
 ``tests/test_gradients.py``.
@@ -57,14 +58,14 @@ def _categorical_log_prob_entropy(z: np.ndarray, actions: np.ndarray):
     return log_p[actions, cols], entropy, (log_p, p, entropy, actions, cols)
 
 
-def _categorical_backward(ctx, g_logp: np.ndarray, g_ent: np.ndarray) -> np.ndarray:
+def _categorical_backward(ctx, g_logp: np.ndarray, g_ent: np.ndarray | None) -> np.ndarray:
     """Gradient (n, B) w.r.t. the logits z of one categorical per column, p = softmax(z).
 
     log_prob = z_a - logsumexp(z)  =>  d log_prob / dz_j = [j == a] - p_j
     H = -sum_i p_i log p_i          =>  dH / dz_j = -p_j (log p_j + H)
     """
     log_p, p, entropy, actions, cols = ctx
-    g = p * (-g_logp - g_ent * (log_p + entropy))
+    g = p * -g_logp if g_ent is None else p * (-g_logp - g_ent * (log_p + entropy))
     g[actions, cols] += g_logp
     return g
 
@@ -157,7 +158,8 @@ class Bernoulli(Distribution):
     def backprop(self, ctx, g_logp, g_ent):
         """d log_prob / dz = a - p;   dH / dz = -z p (1 - p)."""
         z, p, actions = ctx
-        return g_logp[:, None] * (actions - p) - g_ent[:, None] * z * p * (1.0 - p), None
+        g = g_logp[:, None] * (actions - p)
+        return g if g_ent is None else g - g_ent[:, None] * z * p * (1.0 - p), None
 
 
 class DiagGaussian(Distribution):
@@ -192,7 +194,9 @@ class DiagGaussian(Distribution):
         diff, inv_var = ctx
         scaled = diff * inv_var
         g_mean = g_logp[:, None] * scaled
-        g_log_std = (g_logp[:, None] * (diff * scaled - 1.0)).sum(axis=0) + g_ent.sum()
+        g_log_std = (g_logp[:, None] * (diff * scaled - 1.0)).sum(axis=0)
+        if g_ent is not None:
+            g_log_std += g_ent.sum()
         return g_mean, g_log_std
 
 

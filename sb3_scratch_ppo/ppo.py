@@ -98,7 +98,7 @@ def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip
         g_values = value_error * dt(2.0 * vf_coef / n)
         if clip_range_vf is not None:  # clip passes the gradient inside [-eps_vf, eps_vf], bounds included
             g_values *= np.abs(values - data.old_values) <= clip_range_vf
-        g_entropy = np.full(n, -ent_coef / n, dtype=values.dtype)
+        g_entropy = np.full(n, -ent_coef / n, dtype=values.dtype) if ent_coef else None  # None: no entropy term
         policy.backprop(cache, g_values, g_log_prob, g_entropy)
 
     return LossTerms(

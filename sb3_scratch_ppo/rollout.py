@@ -89,11 +89,12 @@ class RolloutStorage:
                      ("features", "actions", "values", "log_probs", "advantages", "returns")}
 
     def minibatches(self, batch_size: int) -> Iterator[Minibatch]:
-        """One epoch: a permutation from NumPy's global RNG (as SB3), then consecutive slices of it."""
+        """One epoch: a permutation from NumPy's global RNG (as SB3), then consecutive slices of it.
+
+        The rollout is gathered in permuted order once per epoch; minibatches are views of it."""
         assert self.flat is not None, "compute_returns_and_advantage() first"
-        f = self.flat
         indices = np.random.permutation(self.n_envs * self.n_steps)
+        shuffled = Minibatch(*(self.flat[name][indices] for name in
+                               ("features", "actions", "values", "log_probs", "advantages", "returns")))
         for start in range(0, len(indices), batch_size):
-            idx = indices[start : start + batch_size]
-            yield Minibatch(f["features"][idx], f["actions"][idx], f["values"][idx], f["log_probs"][idx],
-                            f["advantages"][idx], f["returns"][idx])
+            yield Minibatch(*(array[start : start + batch_size] for array in shuffled))

@@ -61,6 +61,13 @@ def test_distribution_log_prob_entropy_and_gradients(name):
     else:
         assert g_log_std is None
 
+    # g_ent=None (ent_coef = 0: no entropy term) is the same as a zero dLoss/dentropy.
+    g_out_none, g_log_std_none = ours.backprop(ctx, g_logp, None)
+    g_out_zero, g_log_std_zero = ours.backprop(ctx, g_logp, np.zeros(B))
+    np.testing.assert_allclose(g_out_none, g_out_zero, rtol=1e-12, atol=0)
+    if name == "Box":
+        np.testing.assert_allclose(g_log_std_none, g_log_std_zero, rtol=1e-12, atol=0)
+
 
 @pytest.mark.parametrize("name", list(ACTION_SPACES))
 def test_distribution_mode_and_sample_shapes(name):
