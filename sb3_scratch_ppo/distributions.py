@@ -25,12 +25,21 @@ The gradients are derived by hand in each docstring and checked against torch au
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from gymnasium import spaces
 
 LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
+
+
+@functools.lru_cache(maxsize=8)
+def _arange(n: int) -> np.ndarray:
+    """0, 1, ..., n - 1, made once per batch size (read-only): the column indices for picking log pi(a) per column."""
+    cols = np.arange(n)
+    cols.flags.writeable = False
+    return cols
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -46,13 +55,14 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 
 def _sample_categorical(log_p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One sample per column of log_p (n, B), by the Gumbel-max trick: argmax_i (log p_i + G_i), G_i ~ Gumbel(0, 1)."""
-    return np.argmax(log_p + rng.gumbel(size=log_p.shape), axis=0)
+    noisy = log_p + rng.gumbel(size=log_p.shape)
+    return noisy.argmax(axis=0)
 
 
 def _categorical_log_prob_entropy(z: np.ndarray, actions: np.ndarray):
     """log pi(a) and H of the categoricals with logits z (n, B) and actions (B,); the context for backprop."""
     log_p = _log_softmax(z)
-    cols = np.arange(len(actions))
+    cols = _arange(len(actions))
     p = np.exp(log_p)
     entropy = -np.add.reduce(p * log_p, axis=0)
     return log_p[actions, cols], entropy, (log_p, p, entropy, actions, cols)
@@ -95,7 +105,7 @@ class Categorical(Distribution):
     def sample_log_prob(self, out, log_std, rng):
         log_p = _log_softmax(out.T)
         actions = _sample_categorical(log_p, rng)
-        return actions, log_p[actions, np.arange(len(actions))]
+        return actions, log_p[actions, _arange(len(actions))]
 
     def log_prob_entropy(self, out, log_std, actions):
         actions = actions.reshape(-1).astype(np.int64, copy=False)

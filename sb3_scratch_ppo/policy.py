@@ -30,7 +30,11 @@ from sb3_scratch_ppo.optimizer import Adam
 
 class Tanh:
     def forward(self, z): return np.tanh(z)
-    def backprop(self, z, y, g): return g * (1.0 - y * y)
+    def backprop(self, z, y, g):  # g * (1 - y^2), in one scratch array
+        d = y * y
+        np.subtract(1.0, d, out=d)
+        d *= g
+        return d
 
 
 class ReLU:

@@ -48,7 +48,7 @@ def preprocess(obs: np.ndarray, space: spaces.Space, normalize_images: bool = Tr
         out = np.empty((batch, features_dim(space)), dtype=np.float32)
     if isinstance(space, spaces.Box):
         flat = obs.reshape(batch, -1)
-        if normalize_images and is_image_space(space):
+        if normalize_images and len(space.shape) == 3 and is_image_space(space):  # (shape test first: it is per step)
             np.divide(flat, np.float32(255.0), out=out, casting="unsafe")
         else:
             out[:] = flat
