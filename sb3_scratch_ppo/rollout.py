@@ -94,7 +94,7 @@ class RolloutStorage:
         The rollout is gathered in permuted order once per epoch; minibatches are views of it."""
         assert self.flat is not None, "compute_returns_and_advantage() first"
         indices = np.random.permutation(self.n_envs * self.n_steps)
-        shuffled = Minibatch(*(self.flat[name][indices] for name in
+        shuffled = Minibatch(*(self.flat[name].take(indices, axis=0) for name in  # take: 2-4x faster than a[indices]
                                ("features", "actions", "values", "log_probs", "advantages", "returns")))
         for start in range(0, len(indices), batch_size):
             yield Minibatch(*(array[start : start + batch_size] for array in shuffled))
