@@ -11,6 +11,7 @@ that learns (policy, distributions, rollout storage, GAE, loss, gradients, Adam)
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import warnings
@@ -357,7 +358,7 @@ class ScratchPPO(BaseAlgorithm):
                         print(f"Early stopping at step {epoch} due to reaching max kl: {terms.approx_kl:.2f}")
                     break
                 where = f"at epoch {epoch}, minibatch {minibatch}"
-                if not np.isfinite(loss):
+                if not math.isfinite(loss):
                     raise FloatingPointError(
                         f"the PPO loss is {loss} {where} (policy_loss={terms.policy_loss}, value_loss="
                         f"{terms.value_loss}, entropy_loss={terms.entropy_loss}); the weights were left as they were "
@@ -366,7 +367,7 @@ class ScratchPPO(BaseAlgorithm):
                     )
                 terms.backprop()  # fills self.policy.grads
                 grad_norm = clip_grad_norm_(self.policy.grads, self.max_grad_norm)
-                if not np.isfinite(grad_norm):
+                if not math.isfinite(grad_norm):
                     raise FloatingPointError(
                         f"the gradient norm is {grad_norm} {where}; the weights were left as they were before this minibatch."
                     )
