@@ -154,18 +154,20 @@ def floor(config: str, timesteps: int, env_kind: str) -> dict:
         policy = ActorCriticPolicy(env.observation_space, env.action_space, lambda _: 3e-4, seed=0,
                                    **(kwargs.get("policy_kwargs") or {}))
         obs = np.random.default_rng(1).standard_normal((n_envs, 4)).astype(np.float32)
-        t0 = time.perf_counter()
-        for _ in range(vec_steps):
-            policy.forward(obs)
-        forward_time = time.perf_counter() - t0
+        with policy.fused_for_rollout():  # as collect_rollouts runs it
+            t0 = time.perf_counter()
+            for _ in range(vec_steps):
+                policy.forward(obs)
+            forward_time = time.perf_counter() - t0
 
         features = np.random.default_rng(2).standard_normal((batch, 4)).astype(np.float32)
         acts = np.random.default_rng(3).integers(0, 2, batch)
         g = np.full(batch, 1.0 / batch, dtype=np.float32)
+        g_entropy = g if kwargs.get("ent_coef", 0.0) else None  # as ppo_loss: no entropy backward when ent_coef = 0
         t0 = time.perf_counter()
         for _ in range(grad_steps):
             _, _, _, cache = policy.evaluate_actions(features, acts)
-            policy.backprop(cache, g, g, g)
+            policy.backprop(cache, g, g, g_entropy)
         train_time = time.perf_counter() - t0
     return {"env": env_time, "forward": forward_time, "fwd_bwd": train_time, "vec_steps": vec_steps, "grad_steps": grad_steps}
 
