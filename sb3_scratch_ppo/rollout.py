@@ -73,10 +73,13 @@ class RolloutStorage:
         # delta for all t at once; only the recursion over A runs step by step (same float32 operations as SB3's loop).
         delta = self.rewards + gamma * next_values * next_non_terminal - self.values
         coef = gamma_lambda * next_non_terminal
-        last_gae = np.zeros(self.n_envs, dtype=dt)
+        if self.n_envs == 1:  # one env: the same float32 arithmetic on NumPy scalars, 4x faster than on 1-element arrays
+            delta, coef, advantages, last_gae = delta[:, 0], coef[:, 0], self.advantages[:, 0], dt(0.0)
+        else:
+            advantages, last_gae = self.advantages, np.zeros(self.n_envs, dtype=dt)
         for t in range(self.n_steps - 1, -1, -1):
             last_gae = delta[t] + coef[t] * last_gae
-            self.advantages[t] = last_gae
+            advantages[t] = last_gae
         np.add(self.advantages, self.values, out=self.returns)
         self._flatten()
 

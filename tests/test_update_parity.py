@@ -78,10 +78,11 @@ def test_rollout_gae_and_time_limit_bootstrap_match_sb3(env_id, max_steps):
         assert (bootstrapped & ended).any() and (~bootstrapped & ended).any()  # truncations and failures both
 
 
+@pytest.mark.parametrize("N", [5, 1])  # one env takes its own (scalar) path through the GAE recursion
 @pytest.mark.parametrize("seed", range(3))
-def test_gae_equals_sb3_rollout_buffer_on_random_data(seed):
+def test_gae_equals_sb3_rollout_buffer_on_random_data(seed, N):
     rng = np.random.default_rng(seed)
-    T, N, gamma, lam = 37, 5, 0.98, 0.8
+    T, gamma, lam = 37, 0.98, 0.8
     rewards, values = rng.normal(size=(T, N)).astype(np.float32), rng.normal(size=(T, N)).astype(np.float32)
     starts = rng.random((T, N)) < 0.15
     last_values, dones = rng.normal(size=N).astype(np.float32), rng.random(N) < 0.3
