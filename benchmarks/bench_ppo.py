@@ -154,11 +154,11 @@ def floor(config: str, timesteps: int, env_kind: str) -> dict:
         policy = ActorCriticPolicy(env.observation_space, env.action_space, lambda _: 3e-4, seed=0,
                                    **(kwargs.get("policy_kwargs") or {}))
         obs = np.random.default_rng(1).standard_normal((n_envs, 4)).astype(np.float32)
-        with policy.fused_for_rollout():  # as collect_rollouts runs it
-            t0 = time.perf_counter()
-            for _ in range(vec_steps):
-                policy.forward(obs)
-            forward_time = time.perf_counter() - t0
+        net = policy.rollout_net(n_envs)  # as collect_rollouts runs it
+        t0 = time.perf_counter()
+        for _ in range(vec_steps):
+            net(obs)
+        forward_time = time.perf_counter() - t0
 
         features = np.random.default_rng(2).standard_normal((batch, 4)).astype(np.float32)
         acts = np.random.default_rng(3).integers(0, 2, batch)

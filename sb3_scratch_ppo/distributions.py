@@ -31,6 +31,8 @@ import math
 import numpy as np
 from gymnasium import spaces
 
+from sb3_scratch_ppo.layers import sigmoid
+
 LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
 
 
@@ -150,7 +152,7 @@ class Bernoulli(Distribution):
         self.action_dtype = np.float32  # SB3 returns float 0./1. actions here
 
     def sample(self, out, log_std, rng):
-        p = 1.0 / (1.0 + np.exp(-out))
+        p = sigmoid(out)
         return (rng.random(out.shape) < p).astype(np.float32)
 
     def mode(self, out, log_std):
@@ -160,7 +162,7 @@ class Bernoulli(Distribution):
         """log_prob = a z - softplus(z);  H = softplus(z) - z p  (each summed over the n dims)."""
         actions = actions.reshape(out.shape).astype(out.dtype)
         softplus = np.logaddexp(0.0, out)
-        p = 1.0 / (1.0 + np.exp(-out))
+        p = sigmoid(out)
         log_prob = (actions * out - softplus).sum(axis=-1)
         entropy = (softplus - out * p).sum(axis=-1)
         return log_prob, entropy, (out, p, actions)

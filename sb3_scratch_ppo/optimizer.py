@@ -98,7 +98,7 @@ class Adam:
                 f"{len(self.views)} parameters, got {groups!r:.200}"
             )
         state = state_dict.get("state", {})
-        steps = {int(_to_numpy(s["step"])) for s in state.values()}
+        steps = {int(to_numpy(s["step"])) for s in state.values()}
         if len(steps) > 1:
             raise ValueError(f"optimizer state_dict: parameters have different step counts {sorted(steps)}")
         exp_avg, exp_avg_sq = np.zeros_like(self.exp_avg), np.zeros_like(self.exp_avg_sq)
@@ -108,7 +108,7 @@ class Adam:
                     raise ValueError(f"optimizer state_dict has no state for parameter {i}")
                 continue
             for name, target in (("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)):
-                value = _to_numpy(state[i][name])
+                value = to_numpy(state[i][name])
                 if value.shape != view.shape:
                     raise ValueError(
                         f"optimizer state_dict: {name} of parameter {i} has shape {value.shape}, expected {view.shape}"
@@ -126,5 +126,6 @@ class Adam:
         return slice(start, start + self.views[i].size)
 
 
-def _to_numpy(value: Any) -> np.ndarray:
+def to_numpy(value: Any) -> np.ndarray:
+    """A torch tensor (from SB3's files and state_dicts) or an array-like, as a NumPy array."""
     return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)

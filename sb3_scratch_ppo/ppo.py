@@ -12,18 +12,15 @@ that learns (policy, distributions, rollout storage, GAE, loss, gradients, Adam)
 from __future__ import annotations
 
 import math
-import sys
-import time
 import warnings
 from typing import Any, Callable, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 from gymnasium import spaces
-from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.utils import FloatSchedule, safe_mean
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.utils import FloatSchedule
 from threadpoolctl import threadpool_limits
 
-from sb3_scratch_ppo import preprocessing
 from sb3_scratch_ppo.optimizer import clip_grad_norm_
 from sb3_scratch_ppo.policy import ActorCriticPolicy
 from sb3_scratch_ppo.rollout import Minibatch, RolloutStorage
@@ -63,7 +60,7 @@ def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip
         approx_kl = mean((r - 1) - log r)                                 (Schulman's k3 estimator)
     """
     dt = policy.dtype.type
-    values, log_prob, entropy, cache = policy.evaluate_actions(data.features, data.actions)
+    values, log_prob, entropy, cache = policy.evaluate_actions(data.observations, data.actions)
     n = len(values)
     mean = lambda x: np.add.reduce(x) / dt(n)  # noqa: E731  (x.mean() costs 4x more on small arrays)
 
@@ -126,7 +123,7 @@ def _our_policy_class(policy: Any) -> type[ActorCriticPolicy]:
     )
 
 
-class ScratchPPO(BaseAlgorithm):
+class ScratchPPO(OnPolicyAlgorithm):
     """Proximal Policy Optimization, a drop-in for ``stable_baselines3.PPO``: same parameters, defaults and behaviour.
 
     :param policy: "MlpPolicy" (or the ``MlpPolicy`` class of this package)
@@ -192,38 +189,37 @@ class ScratchPPO(BaseAlgorithm):
         device="auto",
         _init_setup_model: bool = True,
     ):
-        if use_sde:
-            raise NotImplementedError("use_sde=True (gSDE) is not implemented yet in ScratchPPO; use use_sde=False")
         if rollout_buffer_class is not None or rollout_buffer_kwargs:
             raise NotImplementedError("rollout_buffer_class / rollout_buffer_kwargs: ScratchPPO uses its own rollout storage")
         if not isinstance(policy, str):
             policy = _our_policy_class(policy)
         super().__init__(
-            policy=policy,
-            env=env,
+            policy,
+            env,
             learning_rate=learning_rate,
-            policy_kwargs=policy_kwargs,
-            stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log,
-            verbose=verbose,
-            device=device,
-            support_multi_env=True,
-            monitor_wrapper=True,
-            seed=seed,
+            n_steps=n_steps,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
             use_sde=use_sde,
             sde_sample_freq=sde_sample_freq,
+            rollout_buffer_class=rollout_buffer_class,
+            rollout_buffer_kwargs=rollout_buffer_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            _init_setup_model=False,
             supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
         )
-        self.n_steps = n_steps
-        self.gamma = gamma
-        self.gae_lambda = gae_lambda
-        self.ent_coef = ent_coef
-        self.vf_coef = vf_coef
-        self.max_grad_norm = max_grad_norm
-        self.rollout_buffer_class = rollout_buffer_class
-        self.rollout_buffer_kwargs = rollout_buffer_kwargs or {}
+        if use_sde:
+            raise NotImplementedError("use_sde=True (gSDE) is not implemented yet in ScratchPPO; use use_sde=False")
 
-        # The same sanity checks as PPO: advantage normalization needs more than one sample.
+        # A copy of PPO.__init__'s checks (stable_baselines3 2.9 ppo/ppo.py:138-168): they are PPO's, not its base's.
         if normalize_advantage:
             assert batch_size > 1, "`batch_size` must be greater than 1. See https://github.com/DLR-RM/stable-baselines3/issues/440"
         if self.env is not None:
@@ -252,6 +248,7 @@ class ScratchPPO(BaseAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
+        """OnPolicyAlgorithm._setup_model and PPO's (ppo/ppo.py:173-182) with our policy and rollout storage."""
         self.policy_class = _our_policy_class(self.policy_class)  # load() may have put SB3's class back
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
@@ -259,8 +256,8 @@ class ScratchPPO(BaseAlgorithm):
             self.observation_space, self.action_space, self.lr_schedule, seed=self.seed, **self.policy_kwargs
         )
         self.rollout_buffer = RolloutStorage(
-            self.n_steps, self.n_envs, self.policy.features_dim, self.action_space.shape, self.policy.dist.action_dtype,
-            gamma=self.gamma, gae_lambda=self.gae_lambda,
+            self.n_steps, self.n_envs, (self.policy.features_dim,), self.action_space.shape,
+            self.policy.action_dist.action_dtype, gamma=self.gamma, gae_lambda=self.gae_lambda,
         )
         self.clip_range = FloatSchedule(self.clip_range)
         if self.clip_range_vf is not None:
@@ -274,29 +271,25 @@ class ScratchPPO(BaseAlgorithm):
         if seed is not None and getattr(self, "policy", None) is not None:
             self.policy.rng = np.random.default_rng(seed)
 
-    def _features(self, obs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        return preprocessing.preprocess(obs, self.observation_space, self.policy.normalize_images, out=out)
-
     # --- rollout -------------------------------------------------------------------------------
 
     def collect_rollouts(self, env, callback, rollout_buffer: RolloutStorage, n_rollout_steps: int) -> bool:
-        """Fill the rollout storage with n_rollout_steps steps of every env; False if a callback stopped training."""
-        with self.policy.fused_for_rollout():  # the weights do not change during a rollout
-            return self._collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+        """Fill the rollout storage with n_rollout_steps steps of every env; False if a callback stopped training.
 
-    def _collect_rollouts(self, env, callback, rollout_buffer: RolloutStorage, n_rollout_steps: int) -> bool:
+        As OnPolicyAlgorithm.collect_rollouts (on_policy_algorithm.py:162-268), with NumPy arrays throughout.
+        """
         assert self._last_obs is not None, "No previous observation was provided"
         self.policy.set_training_mode(False)
-        n_steps = 0
-        rollout_buffer.reset()
+        n_steps = 0  # the step counter (callbacks read it by this name, as in SB3); step t goes to storage row t
+        net = self.policy.rollout_net(env.num_envs)  # the weights do not change during a rollout
         callback.on_rollout_start()
         is_box = isinstance(self.action_space, spaces.Box)
         gamma = rollout_buffer.rewards.dtype.type(self.gamma)
 
         while n_steps < n_rollout_steps:
-            features = self._features(self._last_obs, out=rollout_buffer.features[n_steps])
-            actions, values, log_probs = self.policy.forward(features)
-            # The buffer keeps the sampled action; the env gets it clipped to the bounds.
+            obs = self.policy.preprocess(self._last_obs, out=rollout_buffer.observations[n_steps])
+            actions, values, log_probs = net(obs)
+            # The storage keeps the sampled action; the env gets it clipped to the bounds.
             clipped_actions = np.clip(actions, self.action_space.low, self.action_space.high) if is_box else actions
 
             new_obs, rewards, dones, infos = env.step(clipped_actions)
@@ -306,7 +299,6 @@ class ScratchPPO(BaseAlgorithm):
             if not callback.on_step():
                 return False
 
-            n_steps += 1
             if np.count_nonzero(dones):
                 # Episode statistics: Monitor reports them only on the step that ends an episode.
                 done_idx = np.flatnonzero(dones)
@@ -317,13 +309,14 @@ class ScratchPPO(BaseAlgorithm):
                              and infos[i].get("TimeLimit.truncated", False)]
                 if truncated:
                     terminal_obs = np.stack([infos[i]["terminal_observation"] for i in truncated])
-                    rewards[truncated] += gamma * self.policy.predict_values(self._features(terminal_obs))
+                    rewards[truncated] += gamma * self.policy.predict_values(self.policy.preprocess(terminal_obs))
 
-            rollout_buffer.add(actions, rewards, self._last_episode_starts, values, log_probs)
+            rollout_buffer.add(n_steps, actions, rewards, self._last_episode_starts, values, log_probs)
+            n_steps += 1
             self._last_obs = new_obs
             self._last_episode_starts = dones
 
-        values = self.policy.predict_values(self._features(new_obs))
+        values = self.policy.predict_values(self.policy.preprocess(new_obs))
         rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
 
         callback.update_locals(locals())
@@ -393,26 +386,7 @@ class ScratchPPO(BaseAlgorithm):
         if clip_range_vf is not None:
             self.logger.record("train/clip_range_vf", clip_range_vf)
 
-    # --- the loop ----------------------------------------------------------------------------------
-
-    def dump_logs(self, iteration: int = 0) -> None:
-        """Record rollout/* and time/* and write everything recorded since the last dump.
-
-        As in SB3, this runs before train(), so train/* values appear one iteration late.
-        """
-        time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
-        fps = int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed)
-        if iteration > 0:
-            self.logger.record("time/iterations", iteration, exclude="tensorboard")
-        if len(self.ep_info_buffer) > 0 and len(self.ep_info_buffer[0]) > 0:
-            self.logger.record("rollout/ep_rew_mean", safe_mean([ep_info["r"] for ep_info in self.ep_info_buffer]))
-            self.logger.record("rollout/ep_len_mean", safe_mean([ep_info["l"] for ep_info in self.ep_info_buffer]))
-        self.logger.record("time/fps", fps)
-        self.logger.record("time/time_elapsed", int(time_elapsed), exclude="tensorboard")
-        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
-        if len(self.ep_success_buffer) > 0:
-            self.logger.record("rollout/success_rate", safe_mean(self.ep_success_buffer))
-        self.logger.dump(step=self.num_timesteps)
+    # --- the loop: OnPolicyAlgorithm's learn (collect_rollouts, dump_logs, train, until total_timesteps) -----------
 
     def learn(
         self: SelfScratchPPO,
@@ -423,27 +397,7 @@ class ScratchPPO(BaseAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfScratchPPO:
-        with threadpool_limits(limits=self.blas_threads, user_api="blas"):
-            return self._learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
-
-    def _learn(self, total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar):
-        """OnPolicyAlgorithm.learn's loop: collect a rollout, log, train; until total_timesteps."""
-        iteration = 0
-        total_timesteps, callback = self._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
-        callback.on_training_start(locals(), globals())
+        """OnPolicyAlgorithm.learn, with BLAS at ``blas_threads`` threads while it runs."""
         assert self.env is not None, "learn() needs an environment: pass env= to the constructor, load() or set_env()"
-
-        while self.num_timesteps < total_timesteps:
-            if not self.collect_rollouts(self.env, callback, self.rollout_buffer, n_rollout_steps=self.n_steps):
-                break
-            iteration += 1
-            self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
-            if log_interval is not None and iteration % log_interval == 0:
-                self.dump_logs(iteration)
-            self.train()
-
-        callback.on_training_end()
-        return self
-
-    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        return ["policy", "policy.optimizer"], []
+        with threadpool_limits(limits=self.blas_threads, user_api="blas"):
+            return super().learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)

@@ -22,7 +22,9 @@ import numpy as np
 
 
 class Minibatch(NamedTuple):
-    features: np.ndarray
+    """One minibatch of the rollout, field by field (``RolloutStorage.flatten`` names each)."""
+
+    observations: np.ndarray  # preprocessed: the network's input
     actions: np.ndarray
     old_values: np.ndarray
     old_log_prob: np.ndarray
@@ -31,12 +33,15 @@ class Minibatch(NamedTuple):
 
 
 class RolloutStorage:
-    def __init__(self, n_steps: int, n_envs: int, features_dim: int, action_shape: tuple[int, ...],
+    """The arrays of one rollout, written step by step by ``collect_rollouts`` (whose ``n_steps`` is the only step
+    counter: step t goes to row t), then GAE, then minibatches for ``train``."""
+
+    def __init__(self, n_steps: int, n_envs: int, obs_shape: tuple[int, ...], action_shape: tuple[int, ...],
                  action_dtype, gamma: float, gae_lambda: float, dtype=np.float32):
         self.n_steps, self.n_envs = n_steps, n_envs
         self.gamma, self.gae_lambda = gamma, gae_lambda
         T, N = n_steps, n_envs
-        self.features = np.zeros((T, N, features_dim), dtype=dtype)
+        self.observations = np.zeros((T, N, *obs_shape), dtype=dtype)  # preprocessed, by the policy, in place
         self.actions = np.zeros((T, N, *action_shape), dtype=action_dtype)
         self.rewards = np.zeros((T, N), dtype=dtype)
         self.episode_starts = np.zeros((T, N), dtype=dtype)
@@ -44,60 +49,52 @@ class RolloutStorage:
         self.log_probs = np.zeros((T, N), dtype=dtype)
         self.advantages = np.zeros((T, N), dtype=dtype)
         self.returns = np.zeros((T, N), dtype=dtype)
-        self.pos = 0
-        self.flat: dict[str, np.ndarray] | None = None
+        self.flat: Minibatch | None = None  # the whole rollout, flattened; set by flatten()
 
-    def reset(self) -> None:
-        self.pos = 0
-        self.flat = None
-
-    @property
-    def full(self) -> bool:
-        return self.pos == self.n_steps
-
-    def add(self, actions, rewards, episode_starts, values, log_probs) -> None:
-        """Store step ``pos``; its features were already written into ``features[pos]`` by the caller."""
-        t = self.pos
+    def add(self, t: int, actions, rewards, episode_starts, values, log_probs) -> None:
+        """Store step t of every env. Its observation is already in ``observations[t]``: the policy preprocesses
+        each step's observations straight into that row."""
         self.actions[t] = actions.reshape(self.actions.shape[1:])
         self.rewards[t] = rewards
         self.episode_starts[t] = episode_starts
         self.values[t] = values
         self.log_probs[t] = log_probs
-        self.pos += 1
 
     def compute_returns_and_advantage(self, last_values: np.ndarray, dones: np.ndarray) -> None:
-        dt = self.values.dtype.type
-        gamma, gamma_lambda = dt(self.gamma), dt(self.gamma * self.gae_lambda)
-        next_values = np.concatenate((self.values[1:], last_values.astype(dt)[None]))
-        next_non_terminal = 1.0 - np.concatenate((self.episode_starts[1:], dones.astype(dt)[None]))
+        """GAE (see the module docstring) in float32, as SB3's loop computes it; then ``flatten``."""
+        f32 = self.values.dtype.type
+        gamma, gamma_lambda = f32(self.gamma), f32(self.gamma * self.gae_lambda)
+        next_values = np.concatenate((self.values[1:], last_values.astype(f32)[None]))
+        next_non_terminal = 1.0 - np.concatenate((self.episode_starts[1:], dones.astype(f32)[None]))
         # delta for all t at once; only the recursion over A runs step by step (same float32 operations as SB3's loop).
         delta = self.rewards + gamma * next_values * next_non_terminal - self.values
         coef = gamma_lambda * next_non_terminal
-        if self.n_envs == 1:  # one env: the same float32 arithmetic on NumPy scalars, 5x faster than on 1-element arrays
-            delta, coef, advantages, last_gae = delta[:, 0], coef[:, 0], self.advantages[:, 0], dt(0.0)
+        if self.n_envs == 1:  # one env: the same float32 arithmetic on NumPy scalars, much faster than on 1-element arrays
+            delta, coef, advantages, last_gae = delta[:, 0], coef[:, 0], self.advantages[:, 0], f32(0.0)
         else:
-            advantages, last_gae = self.advantages, np.zeros(self.n_envs, dtype=dt)
+            advantages, last_gae = self.advantages, np.zeros(self.n_envs, dtype=f32)
         for t in range(self.n_steps - 1, -1, -1):
             last_gae = delta[t] + coef[t] * last_gae
             advantages[t] = last_gae
         np.add(self.advantages, self.values, out=self.returns)
-        self._flatten()
+        self.flatten()
 
-    def _flatten(self) -> None:
-        """(T, N, ...) -> (N * T, ...), env-major, as SB3's swap_and_flatten."""
+    def flatten(self) -> None:
+        """(T, N, ...) -> (N * T, ...), env-major, as SB3's swap_and_flatten; the storage's names to Minibatch's."""
         def flat(a):
             return np.ascontiguousarray(a.swapaxes(0, 1)).reshape(self.n_envs * self.n_steps, *a.shape[2:])
 
-        self.flat = {name: flat(getattr(self, name)) for name in
-                     ("features", "actions", "values", "log_probs", "advantages", "returns")}
+        self.flat = Minibatch(observations=flat(self.observations), actions=flat(self.actions),
+                              old_values=flat(self.values), old_log_prob=flat(self.log_probs),
+                              advantages=flat(self.advantages), returns=flat(self.returns))
 
     def minibatches(self, batch_size: int) -> Iterator[Minibatch]:
         """One epoch: a permutation from NumPy's global RNG (as SB3), then consecutive slices of it.
 
-        The rollout is gathered in permuted order once per epoch; minibatches are views of it."""
+        The rollout is gathered in permuted order once per epoch (``take``: faster than fancy indexing);
+        minibatches are views of it."""
         assert self.flat is not None, "compute_returns_and_advantage() first"
         indices = np.random.permutation(self.n_envs * self.n_steps)
-        shuffled = Minibatch(*(self.flat[name].take(indices, axis=0) for name in  # take: 2-4x faster than a[indices]
-                               ("features", "actions", "values", "log_probs", "advantages", "returns")))
+        shuffled = self.flat._make(array.take(indices, axis=0) for array in self.flat)
         for start in range(0, len(indices), batch_size):
-            yield Minibatch(*(array[start : start + batch_size] for array in shuffled))
+            yield shuffled._make(array[start : start + batch_size] for array in shuffled)

@@ -13,7 +13,7 @@ def sb3_policy_like(ours: ActorCriticPolicy, dtype=torch.float64, **policy_kwarg
     """SB3's ActorCriticPolicy with the same spaces, architecture and (exact) weights as ``ours``."""
     ref = SB3Policy(ours.observation_space, ours.action_space, lambda _: 1e-3, **policy_kwargs).to(dtype)
     with torch.no_grad():
-        state = {name: torch.tensor(np.array(view), dtype=dtype) for name, view in ours.p.items()}
+        state = {name: torch.tensor(np.array(view), dtype=dtype) for name, view in ours.param_views.items()}
         ref.load_state_dict(state, strict=True)
     return ref
 

@@ -21,6 +21,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import IdentityEnv, IdentityEnvBox, IdentityEnvMultiBinary, IdentityEnvMultiDiscrete
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecNormalize
 from torch import nn
 
@@ -36,6 +37,14 @@ def test_signatures_equal_ppo(method):
     ours = inspect.signature(getattr(ScratchPPO, method)).parameters
     ref = inspect.signature(getattr(PPO, method)).parameters
     assert [(n, p.kind, p.default) for n, p in ours.items()] == [(n, p.kind, p.default) for n, p in ref.items()]
+
+
+def test_scratch_ppo_is_an_on_policy_algorithm_like_ppo():
+    """rl-zoo3 and user code test isinstance(model, OnPolicyAlgorithm); learn, dump_logs and the save parameters are SB3's."""
+    model = ScratchPPO("MlpPolicy", "CartPole-v1", **SMALL)
+    assert isinstance(model, OnPolicyAlgorithm)
+    for method in ("dump_logs", "_get_torch_save_params", "_setup_learn"):
+        assert getattr(ScratchPPO, method) is getattr(OnPolicyAlgorithm, method)
 
 
 def _both_raise(kwargs, env_factory=lambda: "CartPole-v1", policy="MlpPolicy"):

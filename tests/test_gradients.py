@@ -8,7 +8,7 @@ from stable_baselines3.common import distributions as sb3_dist
 from torch import nn
 
 from sb3_scratch_ppo import distributions
-from sb3_scratch_ppo.policy import ActorCriticPolicy
+from sb3_scratch_ppo.policy import ActorCriticPolicy, FusedActorCritic
 from sb3_scratch_ppo.ppo import ppo_loss
 from sb3_scratch_ppo.rollout import Minibatch
 from tests.reference import sb3_evaluate, sb3_grads, sb3_policy_like
@@ -115,9 +115,9 @@ def test_policy_backward_equals_autograd(action, activation_fn):
     np.testing.assert_allclose(lp, lp_t.detach().numpy(), rtol=RTOL, atol=ATOL)
     ours.backprop(cache, g_v, g_lp, g_ent)
     expected = sb3_grads(ref)
-    assert list(expected) == list(ours.g)
+    assert list(expected) == list(ours.grad_views)
     for name, grad in expected.items():
-        np.testing.assert_allclose(ours.g[name], grad, rtol=RTOL, atol=ATOL, err_msg=name)
+        np.testing.assert_allclose(ours.grad_views[name], grad, rtol=RTOL, atol=ATOL, err_msg=name)
 
 
 def sb3_ppo_loss(ref, obs, actions, old_values, old_log_prob, advantages, returns, clip_range, clip_range_vf,
@@ -168,26 +168,27 @@ def test_ppo_loss_backward_equals_autograd(action, clip_range_vf, ent_coef, norm
     assert terms.loss == pytest.approx(loss_t.item(), rel=RTOL)
     terms.backprop()
     for name, grad in sb3_grads(ref).items():
-        np.testing.assert_allclose(ours.g[name], grad, rtol=RTOL, atol=ATOL, err_msg=name)
+        np.testing.assert_allclose(ours.grad_views[name], grad, rtol=RTOL, atol=ATOL, err_msg=name)
 
 
 @pytest.mark.parametrize("action_space", ACTION_SPACES.values(), ids=ACTION_SPACES.keys())
 @pytest.mark.parametrize("net_arch", [None, dict(pi=[32, 16], vf=[8, 24]), [], dict(pi=[16], vf=[16, 16])])
 @pytest.mark.parametrize("batch", [1, 8])
-def test_fused_rollout_forward_equals_the_two_networks(action_space, net_arch, batch):
-    """collect_rollouts' fused pi+vf MLP gives the same outputs as running the two networks; it is used only
-    inside its block (weights copied on entry), and not for networks of different depths."""
+def test_rollout_net_equals_forward(action_space, net_arch, batch):
+    """collect_rollouts' network (pi and vf fused into one MLP for small batches) gives forward's outputs. It is fused
+    only for towers of equal depth and small batches, and it keeps the weights it was built with."""
     obs_space = spaces.Box(-1.0, 1.0, shape=(6,), dtype=np.float32)
     policy = ActorCriticPolicy(obs_space, action_space, lambda _: 3e-4, net_arch=net_arch, seed=0, log_std_init=-0.3)
     policy.params[:] = rng.standard_normal(policy.params.size).astype(np.float32) * 0.5
-    features = rng.standard_normal((batch, 6)).astype(np.float32)
-    expected = policy.forward(features, deterministic=True)
-    with policy.fused_for_rollout():
-        fused = policy._packed is not None
-        got = policy.forward(features, deterministic=True)
+    x = rng.standard_normal((batch, 6)).astype(np.float32)
+    expected = policy.forward(x, deterministic=True)
+    net = policy.rollout_net(batch, deterministic=True)
+    fused = isinstance(net, FusedActorCritic)
     assert fused == (net_arch != dict(pi=[16], vf=[16, 16]))
-    for a, b in zip(got, expected):
+    assert not isinstance(policy.rollout_net(100_000), FusedActorCritic)  # large batches: forward itself
+    for a, b in zip(net(x), expected):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert policy._packed is None
-    policy.params *= 2  # outside the block, forward sees the new weights
-    np.testing.assert_allclose(policy.forward(features, deterministic=True)[1], policy.predict_values(features))
+    policy.params *= 2
+    if fused:  # built at the start of a rollout, it keeps that rollout's network weights
+        for a, b in zip(net(x)[:2], expected[:2]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -39,21 +39,21 @@ def start_rollout(model):
 
 def deterministic(model):
     """Both algorithms take the mode of their distribution, so equal weights give equal actions."""
-    forward = type(model.policy).forward
-    model.policy.forward = functools.partial(forward, model.policy, deterministic=True)
+    if isinstance(model, ScratchPPO):  # its rollout acts through policy.rollout_net
+        model.policy.rollout_net = functools.partial(type(model.policy).rollout_net, model.policy, deterministic=True)
+    else:
+        model.policy.forward = functools.partial(type(model.policy).forward, model.policy, deterministic=True)
 
 
 def copy_sb3_rollout(sb3, ours):
     """Put SB3's collected rollout (observations, actions, rewards, values, ...) into our storage."""
     buf, st = sb3.rollout_buffer, ours.rollout_buffer
     T, N = buf.buffer_size, buf.n_envs
-    st.reset()
-    st.features[:] = ours._features(buf.observations.reshape(T * N, *buf.obs_shape)).reshape(T, N, -1)
+    st.observations[:] = ours.policy.preprocess(buf.observations.reshape(T * N, *buf.obs_shape)).reshape(T, N, -1)
     st.actions[:] = buf.actions.reshape(st.actions.shape).astype(st.actions.dtype)
     for name in ("rewards", "episode_starts", "values", "log_probs", "advantages", "returns"):
         getattr(st, name)[:] = getattr(buf, name)
-    st.pos = T
-    st._flatten()
+    st.flatten()
 
 
 @pytest.mark.parametrize("env_id, max_steps", [("CartPole-v1", 60), ("Pendulum-v1", 30)])
@@ -64,8 +64,8 @@ def test_rollout_gae_and_time_limit_bootstrap_match_sb3(env_id, max_steps):
         model.collect_rollouts(model.env, start_rollout(model), model.rollout_buffer, model.n_steps)
     buf, st = sb3.rollout_buffer, ours.rollout_buffer
     T, N = buf.buffer_size, buf.n_envs
-    features = ours._features(buf.observations.reshape(T * N, *buf.obs_shape)).reshape(T, N, -1)
-    np.testing.assert_allclose(st.features, features, rtol=RTOL, atol=ATOL)
+    observations = ours.policy.preprocess(buf.observations.reshape(T * N, *buf.obs_shape)).reshape(T, N, -1)
+    np.testing.assert_allclose(st.observations, observations, rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(st.actions.reshape(T, N, -1), buf.actions.reshape(T, N, -1), rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(st.episode_starts, buf.episode_starts)
     for name in ("rewards", "values", "log_probs", "advantages", "returns"):
@@ -95,9 +95,9 @@ def test_gae_equals_sb3_rollout_buffer_on_random_data(seed, N):
 
     from sb3_scratch_ppo.rollout import RolloutStorage
 
-    ours = RolloutStorage(T, N, 2, (), np.int64, gamma, lam)
+    ours = RolloutStorage(T, N, (2,), (), np.int64, gamma, lam)
     for t in range(T):
-        ours.add(np.zeros(N), rewards[t], starts[t], values[t], np.zeros(N))
+        ours.add(t, np.zeros(N), rewards[t], starts[t], values[t], np.zeros(N))
     ours.compute_returns_and_advantage(last_values, dones)
     np.testing.assert_allclose(ours.advantages, ref.advantages, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ours.returns, ref.returns, rtol=1e-5, atol=1e-6)

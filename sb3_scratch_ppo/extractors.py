@@ -1,0 +1,107 @@
+"""The policy's two feature stages, as SB3's ``torch_layers.py`` names them.
+
+    observation --preprocess--> network input --features_extractor--> features --mlp_extractor--> latent_pi, latent_vf
+
+- ``FlattenExtractor`` (MlpPolicy): preprocessing as SB3's ``preprocess_obs`` (one-hot for discrete spaces, floats
+  for Box), then flatten; no parameters.
+- ``MlpExtractor``: separate pi and vf towers of Linear + activation on the same features (no shared layers, as SB3
+  >= 1.8), their parameters named ``mlp_extractor.policy_net.{0,2,...}`` and ``mlp_extractor.value_net.{0,2,...}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from sb3_scratch_ppo import preprocessing
+from sb3_scratch_ppo.layers import MLP, FlatParameters, linear_shapes
+
+
+class FlattenExtractor:
+    """MlpPolicy's features extractor: the preprocessed observation, flattened. Nothing to learn."""
+
+    def __init__(self, observation_space: spaces.Space, normalize_images: bool = True):
+        self.observation_space = observation_space
+        self.normalize_images = normalize_images
+        self.features_dim = preprocessing.features_dim(observation_space)
+
+    def preprocess(self, obs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """A batch of raw observations -> the float32 network input (B, features_dim), written into ``out`` if given."""
+        return preprocessing.preprocess(obs, self.observation_space, self.normalize_images, out=out)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x.reshape(len(x), -1)
+
+
+def parse_net_arch(net_arch: Any) -> tuple[list[int], list[int]]:
+    """SB3's net_arch: None -> 64x64 for both; a list -> the same sizes for pi and vf; dict(pi=[..], vf=[..])."""
+    if net_arch is None:
+        return [64, 64], [64, 64]
+    if isinstance(net_arch, list) and len(net_arch) > 0 and isinstance(net_arch[0], dict):
+        net_arch = net_arch[0]  # SB3 < 1.8 format, still accepted by SB3 (with a warning)
+    if isinstance(net_arch, dict):
+        unknown = set(net_arch) - {"pi", "vf"}
+        if unknown:
+            raise ValueError(f"net_arch has unknown keys {sorted(unknown)}; expected dict(pi=[...], vf=[...])")
+        pi, vf = list(net_arch.get("pi", [])), list(net_arch.get("vf", []))
+    elif isinstance(net_arch, (list, tuple)):
+        pi, vf = list(net_arch), list(net_arch)
+    else:
+        raise ValueError(f"net_arch={net_arch!r}: expected a list of layer sizes or dict(pi=[...], vf=[...])")
+    for size in pi + vf:
+        if not isinstance(size, (int, np.integer)) or size <= 0:
+            raise ValueError(f"net_arch={net_arch!r}: layer sizes must be positive integers, got {size!r}")
+    return [int(s) for s in pi], [int(s) for s in vf]
+
+
+class MlpExtractor:
+    """SB3's MlpExtractor: a pi tower and a vf tower of Linear + activation, both reading the features.
+
+    Its parameters live in the policy's flat buffers: the policy asks for ``parameter_shapes``, lays out every
+    parameter of the network in SB3's order (``FlatParameters``), then ``bind``s the towers to their views.
+    """
+
+    def __init__(self, features_dim: int, net_arch: Any, activation: Any):
+        pi_sizes, vf_sizes = parse_net_arch(net_arch)
+        self.features_dim = features_dim
+        self.sizes = {"policy_net": pi_sizes, "value_net": vf_sizes}
+        self.activation = activation
+        self.latent_dim_pi = pi_sizes[-1] if pi_sizes else features_dim
+        self.latent_dim_vf = vf_sizes[-1] if vf_sizes else features_dim
+        self.policy_net: MLP | None = None  # set by bind()
+        self.value_net: MLP | None = None
+
+    def _layer_names(self, prefix: str, tower: str) -> list[str]:
+        """Every other index, as in SB3's Sequential(Linear, activation, Linear, activation, ...)."""
+        return [f"{prefix}.{tower}.{2 * i}" for i in range(len(self.sizes[tower]))]
+
+    def parameter_shapes(self, prefix: str) -> list[tuple[str, tuple[int, ...]]]:
+        """(name, shape) of every parameter, the pi tower first, as in SB3's state_dict."""
+        shapes = []
+        for tower, sizes in self.sizes.items():
+            for name, in_size, out_size in zip(self._layer_names(prefix, tower), [self.features_dim, *sizes], sizes):
+                shapes += linear_shapes(name, in_size, out_size)
+        return shapes
+
+    def bind(self, params: FlatParameters, prefix: str) -> None:
+        self.policy_net = MLP([params.linear(name) for name in self._layer_names(prefix, "policy_net")], self.activation)
+        self.value_net = MLP([params.linear(name) for name in self._layer_names(prefix, "value_net")], self.activation)
+
+    def forward(self, features: np.ndarray, cache: tuple[list, list] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """latent_pi and latent_vf; with ``cache`` = ([], []), what ``backprop`` needs is appended to it."""
+        pi_cache, vf_cache = cache if cache is not None else (None, None)
+        return self.policy_net.forward(features, pi_cache), self.value_net.forward(features, vf_cache)
+
+    def forward_actor(self, features: np.ndarray) -> np.ndarray:
+        return self.policy_net.forward(features)
+
+    def forward_critic(self, features: np.ndarray) -> np.ndarray:
+        return self.value_net.forward(features)
+
+    def backprop(self, g_latent_pi: np.ndarray, g_latent_vf: np.ndarray, cache: tuple[list, list]) -> None:
+        """Write both towers' gradients from dL/dlatent_pi and dL/dlatent_vf. The features need no gradient: the
+        flatten extractor has no parameters (a features extractor that learns would take the sum from both towers)."""
+        self.policy_net.backprop(g_latent_pi, cache[0])
+        self.value_net.backprop(g_latent_vf, cache[1])

@@ -1,0 +1,224 @@
+"""The from-scratch building blocks of the networks: layers with forward and backprop, activations, torch's initialisers,
+and the flat buffers all parameters and gradients live in.
+
+Every layer has ``forward`` and a hand-written ``backprop`` (from dL/d(output) to dL/d(input), writing its parameter
+gradients); each is checked against torch autograd in ``tests/test_gradients.py``. As SB3's ``torch_layers.py`` is
+for SB3's policies, this is the one place the policy's pieces (``extractors.py``, ``policy.py``) are built from.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import OrderedDict
+from typing import Any, NamedTuple
+
+import numpy as np
+
+# --- activations: forward y = f(z), backprop dL/dz from dL/dy -----------------------------------------
+
+
+class Tanh:
+    def forward(self, z):
+        return np.tanh(z)
+
+    def backprop(self, z, y, g):  # g * (1 - y^2), in one scratch array
+        d = y * y
+        np.subtract(1.0, d, out=d)
+        d *= g
+        return d
+
+
+class ReLU:
+    def forward(self, z):
+        return np.maximum(z, 0.0)
+
+    def backprop(self, z, y, g):
+        return g * (z > 0)
+
+
+class LeakyReLU:
+    def __init__(self, negative_slope: float = 0.01):
+        self.slope = negative_slope
+
+    def forward(self, z):
+        return np.where(z > 0, z, self.slope * z)
+
+    def backprop(self, z, y, g):
+        return g * np.where(z > 0, 1.0, self.slope).astype(z.dtype)
+
+
+class ELU:
+    def __init__(self, alpha: float = 1.0):
+        self.alpha = alpha
+
+    def forward(self, z):
+        return np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0.0)))
+
+    def backprop(self, z, y, g):
+        return g * np.where(z > 0, 1.0, y + self.alpha)
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+class Sigmoid:
+    def forward(self, z):
+        return sigmoid(z)
+
+    def backprop(self, z, y, g):
+        return g * y * (1.0 - y)
+
+
+class SiLU:
+    def forward(self, z):
+        return z / (1.0 + np.exp(-z))
+
+    def backprop(self, z, y, g):
+        s = sigmoid(z)
+        return g * s * (1.0 + z * (1.0 - s))
+
+
+class Identity:
+    def forward(self, z):
+        return z
+
+    def backprop(self, z, y, g):
+        return g
+
+
+# torch.nn activation classes, as SB3 users pass them, by class name.
+ACTIVATIONS = {cls.__name__: cls for cls in (Tanh, ReLU, LeakyReLU, ELU, Sigmoid, SiLU, Identity)}
+
+
+def make_activation(activation_fn: Any):
+    """Our activation for a torch.nn activation class (None: Tanh, SB3's default)."""
+    if activation_fn is None:
+        return Tanh()
+    name = getattr(activation_fn, "__name__", None)
+    if not isinstance(activation_fn, type) or name not in ACTIVATIONS:
+        raise ValueError(
+            f"activation_fn={activation_fn!r} is not supported; pass one of the classes "
+            f"torch.nn.{{{', '.join(ACTIVATIONS)}}} (the class, not an instance), e.g. activation_fn=nn.ReLU"
+        )
+    return ACTIVATIONS[name]()
+
+
+# --- initialisation, as torch's ------------------------------------------------------------------------
+
+
+def orthogonal(shape: tuple[int, ...], gain: float, rng: np.random.Generator) -> np.ndarray:
+    """torch.nn.init.orthogonal_ for a weight of any shape: flattened to (shape[0], rest) as torch does (so conv
+    weights too), QR of a Gaussian matrix, signs fixed by diag(R), times gain."""
+    rows = shape[0]
+    cols = math.prod(shape[1:])
+    a = rng.standard_normal((rows, cols))
+    if rows < cols:
+        a = a.T
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return (gain * q).reshape(shape)
+
+
+def torch_default_init(shape: tuple[int, ...], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """torch's default init of nn.Linear and nn.Conv2d (kaiming_uniform_ with a = sqrt(5)): weight and bias uniform
+    in +-1/sqrt(fan_in), fan_in = the product of the weight's shape after the first axis."""
+    fan_in = math.prod(shape[1:])
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    return rng.uniform(-bound, bound, shape), rng.uniform(-bound, bound, shape[0])
+
+
+# --- the flat parameter and gradient buffers ------------------------------------------------------------
+
+
+class FlatParameters:
+    """All parameters of a network in one flat array, all gradients in a second with the same layout, and named
+    views of both, in the given order (SB3's state_dict order). Gradient clipping and Adam are then a few array
+    operations on the whole network, and each layer reads and writes its own views."""
+
+    def __init__(self, shapes: OrderedDict[str, tuple[int, ...]], dtype: Any):
+        self.shapes = OrderedDict(shapes)
+        total = sum(math.prod(shape) for shape in self.shapes.values())
+        self.data = np.zeros(total, dtype=dtype)
+        self.grad = np.zeros(total, dtype=dtype)
+        self.views: dict[str, np.ndarray] = {}  # name -> view into data
+        self.grad_views: dict[str, np.ndarray] = {}  # name -> view into grad
+        offset = 0
+        for name, shape in self.shapes.items():
+            size = math.prod(shape)
+            self.views[name] = self.data[offset : offset + size].reshape(shape)
+            self.grad_views[name] = self.grad[offset : offset + size].reshape(shape)
+            offset += size
+
+    def linear(self, name: str) -> Linear:
+        """The Linear layer whose weight and bias are ``name.weight`` and ``name.bias``."""
+        v, g = self.views, self.grad_views
+        return Linear(v[f"{name}.weight"], v[f"{name}.bias"], g[f"{name}.weight"], g[f"{name}.bias"])
+
+
+def linear_shapes(name: str, in_features: int, out_features: int) -> list[tuple[str, tuple[int, ...]]]:
+    """The parameters of torch's nn.Linear(in_features, out_features) registered as ``name``."""
+    return [(f"{name}.weight", (out_features, in_features)), (f"{name}.bias", (out_features,))]
+
+
+# --- layers -----------------------------------------------------------------------------------------------
+
+
+class Linear(NamedTuple):
+    """One fully connected layer z = x W^T + b, as views into the flat parameter and gradient buffers."""
+
+    weight: np.ndarray  # (out, in), torch's layout
+    bias: np.ndarray
+    g_weight: np.ndarray
+    g_bias: np.ndarray
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        z = x @ self.weight.T
+        z += self.bias
+        return z
+
+    def backprop(self, x: np.ndarray, g: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """From dL/dz (B, out) and the input x (B, in): write dL/dW = g^T x and dL/db = sum_B g; return dL/dx = g W.
+
+        The gradients are overwritten, not accumulated: one backprop fills them for one minibatch."""
+        np.matmul(g.T, x, out=self.g_weight)
+        np.dot(_ones(len(g), g.dtype), g, out=self.g_bias)  # the batch sum as a dot with ones: faster than g.sum(0)
+        if not need_input_grad:
+            return None
+        if len(self.weight) == 1:  # one output (value_net): an outer product; BLAS's matmul with K=1 is slow
+            return g * self.weight
+        return g @ self.weight
+
+
+@functools.lru_cache(maxsize=8)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    ones = np.ones(n, dtype=dtype)
+    ones.flags.writeable = False
+    return ones
+
+
+class MLP:
+    """Linear layers, each followed by the activation (SB3's ``nn.Sequential`` of Linear and activation pairs)."""
+
+    def __init__(self, layers: list[Linear], activation: Any):
+        self.layers = layers
+        self.activation = activation
+
+    def forward(self, x: np.ndarray, cache: list | None = None) -> np.ndarray:
+        """The output; with a list as ``cache``, what ``backprop`` needs is appended to it."""
+        for layer in self.layers:
+            z = layer.forward(x)
+            y = self.activation.forward(z)
+            if cache is not None:
+                cache.append((layer, x, z, y))
+            x = y
+        return x
+
+    def backprop(self, g: np.ndarray, cache: list) -> None:
+        """Backpropagate dL/d(output) through the cached layers, writing their weight and bias gradients."""
+        for i in range(len(cache) - 1, -1, -1):
+            layer, x, z, y = cache[i]
+            g = layer.backprop(x, self.activation.backprop(z, y, g), need_input_grad=i > 0)
