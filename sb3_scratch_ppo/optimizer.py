@@ -22,7 +22,7 @@ def clip_grad_norm_(grads: np.ndarray, max_norm: float) -> float:
     total_norm = float(np.sqrt(np.dot(grads, grads)))
     clip_coef = min(max_norm / (total_norm + 1e-6), 1.0)
     if clip_coef < 1.0:
-        grads *= grads.dtype.type(clip_coef)
+        grads *= clip_coef
     return total_norm
 
 
@@ -53,24 +53,23 @@ class Adam:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         self.steps += 1
         g, m, v, tmp = self.grads, self.exp_avg, self.exp_avg_sq, self._tmp
-        dt = self.params.dtype.type
         # m = m + (1 - b1) * (g - m)
         np.subtract(g, m, out=tmp)
-        tmp *= dt(1 - beta1)
+        tmp *= 1 - beta1
         m += tmp
         # v = b2 * v + (1 - b2) * g^2
-        v *= dt(beta2)
+        v *= beta2
         np.multiply(g, g, out=tmp)
-        tmp *= dt(1 - beta2)
+        tmp *= 1 - beta2
         v += tmp
         # p -= step_size * m / (sqrt(v) / sqrt(bias_correction2) + eps)
         step_size = lr / (1 - beta1**self.steps)
         bias_correction2_sqrt = math.sqrt(1 - beta2**self.steps)
         np.sqrt(v, out=tmp)
-        tmp /= dt(bias_correction2_sqrt)
-        tmp += dt(eps)
+        tmp /= bias_correction2_sqrt
+        tmp += eps
         np.divide(m, tmp, out=tmp)
-        tmp *= dt(-step_size)
+        tmp *= -step_size
         self.params += tmp
 
     # --- torch's state_dict format -------------------------------------------------------------

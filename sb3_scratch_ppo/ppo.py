@@ -1,12 +1,21 @@
-"""ScratchPPO: Proximal Policy Optimization (clip version) in NumPy, behind SB3's BaseAlgorithm API.
+"""ScratchPPO: Proximal Policy Optimization (clip version) in NumPy, a drop-in for SB3's PPO.
 
 Paper: Schulman et al. 2017, "Proximal Policy Optimization Algorithms", https://arxiv.org/abs/1707.06347.
-The semantics are SB3's PPO, detail by detail (see shared/sb3-exactness.md); the names of the
-quantities below are SB3's, and ``ppo_loss`` holds every equation of the update, with its backprop,
-in one place; ``train()`` runs it over epochs and minibatches.
+The semantics are SB3's PPO, detail by detail; the names are SB3's. SB3's OnPolicyAlgorithm gives env wrapping,
+seeding, the logger, callbacks, the training loop, predict and save/load; everything that learns is ours.
 
-BaseAlgorithm gives env wrapping, seeding, the logger, callbacks, predict, save/load; everything
-that learns (policy, distributions, rollout storage, GAE, loss, gradients, Adam) is ours.
+One iteration of PPO, in the order it runs, and where each step lives:
+
+    learn()                       OnPolicyAlgorithm's loop: collect_rollouts, dump_logs, train, until total_timesteps
+    collect_rollouts()            below: n_steps steps of every env; per step, policy.rollout_net samples a ~ pi(.|s)
+                                  and V(s) (policy.py), the env steps, RolloutStorage.add stores it (rollout.py)
+    compute_returns_and_advantage GAE(lambda) advantages and returns, backwards in time (rollout.py)
+    train()                       below: n_epochs passes over the rollout in shuffled minibatches
+                                  (RolloutStorage.minibatches); per minibatch:
+      ppo_loss()                  below: every equation of the update, and their derivatives by hand
+      backprop()                  dLoss/dparams through distribution, heads and towers (policy.py,
+                                  distributions.py, layers.py), written into policy.grads
+      clip_grad_norm_, Adam.step  the update of the flat parameter buffer (optimizer.py)
 """
 
 from __future__ import annotations
@@ -28,99 +37,6 @@ from sb3_scratch_ppo.rollout import Minibatch, RolloutStorage
 SelfScratchPPO = TypeVar("SelfScratchPPO", bound="ScratchPPO")
 
 MlpPolicy = ActorCriticPolicy
-
-
-def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
-    """1 - Var[y_true - y_pred] / Var[y_true]: 1 is a perfect value function, 0 no better than a constant (NaN if Var[y_true] = 0)."""
-    var_y = np.var(y_true)
-    return np.nan if var_y == 0 else float(1 - np.var(y_true - y_pred) / var_y)
-
-
-class LossTerms(NamedTuple):
-    """The scalars of one minibatch's loss (as Python floats, for logging) and its backward pass (backprop)."""
-
-    policy_loss: float
-    value_loss: float
-    entropy_loss: float
-    loss: float
-    approx_kl: float
-    clip_fraction: float
-    backprop: Callable[[], None]
-
-
-def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip_range_vf: float | None,
-             ent_coef: float, vf_coef: float, normalize_advantage: bool) -> LossTerms:
-    """PPO's loss on one minibatch, with SB3's exact semantics; ``backprop()`` writes dLoss/dparams into policy.grads.
-
-        r       = pi(a|s) / pi_old(a|s) = exp(log_prob - old_log_prob)
-        L_clip  = -mean(min(r A, clip(r, 1 - eps, 1 + eps) A))          (A normalized per minibatch)
-        L_vf    = mean((R - V_pred)^2),  V_pred = V or old_V + clip(V - old_V, -eps_vf, eps_vf)
-        L_ent   = -mean(H)
-        loss    = L_clip + ent_coef * L_ent + vf_coef * L_vf
-        approx_kl = mean((r - 1) - log r)                                 (Schulman's k3 estimator)
-    """
-    dt = policy.dtype.type
-    values, log_prob, entropy, cache = policy.evaluate_actions(data.observations, data.actions)
-    n = len(values)
-    mean = lambda x: np.add.reduce(x) / dt(n)  # noqa: E731  (x.mean() costs 4x more on small arrays)
-
-    # Advantages, normalized per minibatch with the unbiased std (as torch's .std()).
-    advantages = data.advantages
-    if normalize_advantage and n > 1:
-        centered = advantages - mean(advantages)
-        advantages = centered / (np.sqrt(np.dot(centered, centered) / dt(n - 1)) + dt(1e-8))
-
-    # Clipped surrogate.
-    log_ratio = log_prob - data.old_log_prob
-    ratio = np.exp(log_ratio)
-    policy_loss_1 = advantages * ratio
-    policy_loss_2 = advantages * np.clip(ratio, 1 - clip_range, 1 + clip_range)
-    policy_loss = -mean(np.minimum(policy_loss_1, policy_loss_2))
-
-    # Value loss, optionally clipped around the old values.
-    if clip_range_vf is None:
-        values_pred = values
-    else:
-        values_pred = data.old_values + np.clip(values - data.old_values, -clip_range_vf, clip_range_vf)
-    value_error = values_pred - data.returns
-    value_loss = np.dot(value_error, value_error) / dt(n)
-
-    entropy_loss = -mean(entropy)
-    loss = policy_loss + dt(ent_coef) * entropy_loss + dt(vf_coef) * value_loss
-
-    def backprop() -> None:
-        """The same terms, differentiated by hand, down to dLoss/dV, dLoss/dlog_prob, dLoss/dH per sample."""
-        # d min(r A, clip(r) A) / dr = A where the unclipped term is the smaller (ties included), else 0;
-        # dr / dlog_prob = r.
-        g_log_prob = (advantages * (policy_loss_1 <= policy_loss_2)) * (ratio * dt(-1.0 / n))
-        g_values = value_error * dt(2.0 * vf_coef / n)
-        if clip_range_vf is not None:  # clip passes the gradient inside [-eps_vf, eps_vf], bounds included
-            g_values *= np.abs(values - data.old_values) <= clip_range_vf
-        g_entropy = np.full(n, -ent_coef / n, dtype=values.dtype) if ent_coef else None  # None: no entropy term
-        policy.backprop(cache, g_values, g_log_prob, g_entropy)
-
-    return LossTerms(
-        policy_loss=float(policy_loss),
-        value_loss=float(value_loss),
-        entropy_loss=float(entropy_loss),
-        loss=float(loss),
-        approx_kl=float(mean((ratio - dt(1.0)) - log_ratio)),
-        clip_fraction=np.count_nonzero(np.abs(ratio - dt(1.0)) > clip_range) / n,
-        backprop=backprop,
-    )
-
-
-def _our_policy_class(policy: Any) -> type[ActorCriticPolicy]:
-    """Our MlpPolicy for ``policy``: ours as is, SB3's ActorCriticPolicy (whose weights have the same layout)
-    mapped to ours, so that models saved by SB3's PPO load; anything else is refused."""
-    if isinstance(policy, type) and issubclass(policy, ActorCriticPolicy):
-        return policy
-    if isinstance(policy, type) and policy.__name__ == "ActorCriticPolicy" and policy.__module__.startswith("stable_baselines3."):
-        return ActorCriticPolicy
-    raise ValueError(
-        f"policy={policy!r}: ScratchPPO takes 'MlpPolicy' or sb3_scratch_ppo.MlpPolicy (and loads models saved by "
-        "ScratchPPO or by SB3's PPO with MlpPolicy); a model file with another policy was saved by another algorithm"
-    )
 
 
 class ScratchPPO(OnPolicyAlgorithm):
@@ -155,7 +71,7 @@ class ScratchPPO(OnPolicyAlgorithm):
 
     policy_aliases: ClassVar[dict[str, type]] = {"MlpPolicy": ActorCriticPolicy}
     # BLAS threads during learn(). The matrices of small MLPs are far too small for threads to pay:
-    # one thread is faster alone, and 8x faster when two processes share 2 cores. None: BLAS's own setting.
+    # one thread is faster alone, and far faster when two processes share the cores. None: BLAS's own setting.
     blas_threads: ClassVar[int | None] = 1
     policy: ActorCriticPolicy
     rollout_buffer: RolloutStorage
@@ -271,7 +187,23 @@ class ScratchPPO(OnPolicyAlgorithm):
         if seed is not None and getattr(self, "policy", None) is not None:
             self.policy.rng = np.random.default_rng(seed)
 
-    # --- rollout -------------------------------------------------------------------------------
+    # --- the loop: OnPolicyAlgorithm's learn (collect_rollouts, dump_logs, train, until total_timesteps) -----------
+
+    def learn(
+        self: SelfScratchPPO,
+        total_timesteps: int,
+        callback=None,
+        log_interval: int = 1,
+        tb_log_name: str = "PPO",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfScratchPPO:
+        """OnPolicyAlgorithm.learn, with BLAS at ``blas_threads`` threads while it runs."""
+        assert self.env is not None, "learn() needs an environment: pass env= to the constructor, load() or set_env()"
+        with threadpool_limits(limits=self.blas_threads, user_api="blas"):
+            return super().learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
+
+    # --- rollout -------------------------------------------------------------------------------------------
 
     def collect_rollouts(self, env, callback, rollout_buffer: RolloutStorage, n_rollout_steps: int) -> bool:
         """Fill the rollout storage with n_rollout_steps steps of every env; False if a callback stopped training.
@@ -284,7 +216,6 @@ class ScratchPPO(OnPolicyAlgorithm):
         net = self.policy.rollout_net(env.num_envs)  # the weights do not change during a rollout
         callback.on_rollout_start()
         is_box = isinstance(self.action_space, spaces.Box)
-        gamma = rollout_buffer.rewards.dtype.type(self.gamma)
 
         while n_steps < n_rollout_steps:
             obs = self.policy.preprocess(self._last_obs, out=rollout_buffer.observations[n_steps])
@@ -309,7 +240,7 @@ class ScratchPPO(OnPolicyAlgorithm):
                              and infos[i].get("TimeLimit.truncated", False)]
                 if truncated:
                     terminal_obs = np.stack([infos[i]["terminal_observation"] for i in truncated])
-                    rewards[truncated] += gamma * self.policy.predict_values(self.policy.preprocess(terminal_obs))
+                    rewards[truncated] += self.gamma * self.policy.predict_values(self.policy.preprocess(terminal_obs))
 
             rollout_buffer.add(n_steps, actions, rewards, self._last_episode_starts, values, log_probs)
             n_steps += 1
@@ -323,10 +254,13 @@ class ScratchPPO(OnPolicyAlgorithm):
         callback.on_rollout_end()
         return True
 
-    # --- update ----------------------------------------------------------------------------------
+    # --- update --------------------------------------------------------------------------------------------
 
     def train(self) -> None:
-        """One PPO update: n_epochs passes over the rollout in minibatches, each a clipped-surrogate gradient step."""
+        """One PPO update: n_epochs passes over the rollout in minibatches, each a clipped-surrogate gradient step.
+
+        As PPO.train (ppo/ppo.py:184-300), with two additions: a non-finite loss or gradient norm raises before the
+        weights change."""
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)  # logs train/learning_rate
         clip_range = self.clip_range(self._current_progress_remaining)
@@ -358,7 +292,7 @@ class ScratchPPO(OnPolicyAlgorithm):
                         "before this minibatch. Check rewards and observations for NaN/inf or huge values "
                         "(VecNormalize helps), or lower the learning rate."
                     )
-                terms.backprop()  # fills self.policy.grads
+                terms.backprop()  # overwrites every gradient in self.policy.grads: nothing accumulates, so no zero_grad
                 grad_norm = clip_grad_norm_(self.policy.grads, self.max_grad_norm)
                 if not math.isfinite(grad_norm):
                     raise FloatingPointError(
@@ -386,18 +320,122 @@ class ScratchPPO(OnPolicyAlgorithm):
         if clip_range_vf is not None:
             self.logger.record("train/clip_range_vf", clip_range_vf)
 
-    # --- the loop: OnPolicyAlgorithm's learn (collect_rollouts, dump_logs, train, until total_timesteps) -----------
 
-    def learn(
-        self: SelfScratchPPO,
-        total_timesteps: int,
-        callback=None,
-        log_interval: int = 1,
-        tb_log_name: str = "PPO",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfScratchPPO:
-        """OnPolicyAlgorithm.learn, with BLAS at ``blas_threads`` threads while it runs."""
-        assert self.env is not None, "learn() needs an environment: pass env= to the constructor, load() or set_env()"
-        with threadpool_limits(limits=self.blas_threads, user_api="blas"):
-            return super().learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
+# --- the loss ----------------------------------------------------------------------------------------
+
+class LossTerms(NamedTuple):
+    """The scalars of one minibatch's loss (as Python floats, for logging) and its backward pass (backprop)."""
+
+    policy_loss: float
+    value_loss: float
+    entropy_loss: float
+    loss: float
+    approx_kl: float
+    clip_fraction: float
+    backprop: Callable[[], None]
+
+
+def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip_range_vf: float | None,
+             ent_coef: float, vf_coef: float, normalize_advantage: bool) -> LossTerms:
+    """PPO's loss on one minibatch, with SB3's exact semantics; ``backprop()`` writes dLoss/dparams into policy.grads.
+
+    The paper's objective (Schulman et al. 2017), maximized, and SB3's names for its parts:
+
+        r(theta) = pi(a|s) / pi_old(a|s)                  ratio = exp(log_prob - old_log_prob)
+        L^CLIP   = mean(min(r A, clip(r, 1 - eps, 1 + eps) A))             eq. 7; eps = clip_range
+        L^VF     = mean((V(s) - V^targ)^2)                V^targ = returns (GAE's advantages + the rollout's values)
+        S        = mean(H(pi(.|s)))                       the entropy bonus
+        L^{CLIP+VF+S} = L^CLIP - c1 L^VF + c2 S                            eq. 9; c1 = vf_coef, c2 = ent_coef
+
+    SB3 minimizes its negative, term by term:
+
+        loss = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
+             = -L^CLIP     + c2 * (-S)                + c1 * L^VF
+
+    What SB3 adds to the paper: A is normalized per minibatch, (A - mean) / (std + 1e-8) with the unbiased std;
+    with ``clip_range_vf`` the value is clipped around the rollout's, V_pred = old_V + clip(V - old_V, -eps_vf,
+    eps_vf), and value_loss = mean((R - V_pred)^2) (not the max of clipped and unclipped losses of the paper's
+    code and CleanRL). Logged, not optimized: approx_kl = mean((r - 1) - log r) (Schulman's k3 estimator; train
+    stops early when it exceeds 1.5 * target_kl) and clip_fraction = the share of samples with |r - 1| > eps.
+    """
+    values, log_prob, entropy, cache = policy.evaluate_actions(data.observations, data.actions)
+    n = len(values)
+
+    advantages = data.advantages
+    if normalize_advantage and n > 1:
+        advantages = (advantages - mean(advantages)) / (std(advantages) + 1e-8)
+
+    # Clipped surrogate (eq. 7).
+    log_ratio = log_prob - data.old_log_prob
+    ratio = np.exp(log_ratio)
+    policy_loss_1 = advantages * ratio
+    policy_loss_2 = advantages * np.clip(ratio, 1 - clip_range, 1 + clip_range)
+    policy_loss = -mean(np.minimum(policy_loss_1, policy_loss_2))
+
+    # Value loss, optionally clipped around the rollout's values.
+    if clip_range_vf is None:
+        values_pred = values
+    else:
+        values_pred = data.old_values + np.clip(values - data.old_values, -clip_range_vf, clip_range_vf)
+    value_error = values_pred - data.returns
+    value_loss = mean_square(value_error)
+
+    entropy_loss = -mean(entropy)
+    loss = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
+
+    def backprop() -> None:
+        """The same terms, differentiated by hand, down to dLoss/dV, dLoss/dlog_prob, dLoss/dH per sample."""
+        # d min(r A, clip(r) A) / dr = A where the unclipped term is the smaller (ties included), else 0;
+        # dr / dlog_prob = r.
+        g_log_prob = (advantages * (policy_loss_1 <= policy_loss_2)) * (ratio * (-1 / n))
+        g_values = value_error * (2 * vf_coef / n)
+        if clip_range_vf is not None:  # clip passes the gradient inside [-eps_vf, eps_vf], bounds included
+            g_values *= np.abs(values - data.old_values) <= clip_range_vf
+        g_entropy = np.full(n, -ent_coef / n, dtype=values.dtype) if ent_coef else None  # None: no entropy term
+        policy.backprop(cache, g_values, g_log_prob, g_entropy)
+
+    return LossTerms(
+        policy_loss=float(policy_loss),
+        value_loss=float(value_loss),
+        entropy_loss=float(entropy_loss),
+        loss=float(loss),
+        approx_kl=float(mean((ratio - 1) - log_ratio)),
+        clip_fraction=np.count_nonzero(np.abs(ratio - 1) > clip_range) / n,
+        backprop=backprop,
+    )
+
+
+# Reductions over one minibatch. NumPy's x.mean(), x.std(ddof=1) and np.mean(x ** 2) spend most of their time in
+# per-call overhead on arrays of a few hundred floats, enough to show in a whole zoo run; these compute the same.
+
+def mean(x: np.ndarray) -> np.floating:
+    return np.add.reduce(x) / len(x)
+
+
+def std(x: np.ndarray) -> np.floating:
+    """The unbiased standard deviation (N - 1), as torch's .std()."""
+    centered = x - mean(x)
+    return np.sqrt(np.dot(centered, centered) / (len(x) - 1))
+
+
+def mean_square(x: np.ndarray) -> np.floating:
+    return np.dot(x, x) / len(x)
+
+
+def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
+    """1 - Var[y_true - y_pred] / Var[y_true]: 1 is a perfect value function, 0 no better than a constant (NaN if Var[y_true] = 0)."""
+    var_y = np.var(y_true)
+    return np.nan if var_y == 0 else float(1 - np.var(y_true - y_pred) / var_y)
+
+
+def _our_policy_class(policy: Any) -> type[ActorCriticPolicy]:
+    """Our MlpPolicy for ``policy``: ours as is, SB3's ActorCriticPolicy (whose weights have the same layout)
+    mapped to ours, so that models saved by SB3's PPO load; anything else is refused."""
+    if isinstance(policy, type) and issubclass(policy, ActorCriticPolicy):
+        return policy
+    if isinstance(policy, type) and policy.__name__ == "ActorCriticPolicy" and policy.__module__.startswith("stable_baselines3."):
+        return ActorCriticPolicy
+    raise ValueError(
+        f"policy={policy!r}: ScratchPPO takes 'MlpPolicy' or sb3_scratch_ppo.MlpPolicy (and loads models saved by "
+        "ScratchPPO or by SB3's PPO with MlpPolicy); a model file with another policy was saved by another algorithm"
+    )

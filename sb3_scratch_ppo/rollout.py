@@ -62,17 +62,15 @@ class RolloutStorage:
 
     def compute_returns_and_advantage(self, last_values: np.ndarray, dones: np.ndarray) -> None:
         """GAE (see the module docstring) in float32, as SB3's loop computes it; then ``flatten``."""
-        f32 = self.values.dtype.type
-        gamma, gamma_lambda = f32(self.gamma), f32(self.gamma * self.gae_lambda)
-        next_values = np.concatenate((self.values[1:], last_values.astype(f32)[None]))
-        next_non_terminal = 1.0 - np.concatenate((self.episode_starts[1:], dones.astype(f32)[None]))
+        next_values = np.concatenate((self.values[1:], last_values[None]), dtype=np.float32)
+        next_non_terminal = 1.0 - np.concatenate((self.episode_starts[1:], dones[None]), dtype=np.float32)
         # delta for all t at once; only the recursion over A runs step by step (same float32 operations as SB3's loop).
-        delta = self.rewards + gamma * next_values * next_non_terminal - self.values
-        coef = gamma_lambda * next_non_terminal
+        delta = self.rewards + self.gamma * next_values * next_non_terminal - self.values
+        coef = (self.gamma * self.gae_lambda) * next_non_terminal
         if self.n_envs == 1:  # one env: the same float32 arithmetic on NumPy scalars, much faster than on 1-element arrays
-            delta, coef, advantages, last_gae = delta[:, 0], coef[:, 0], self.advantages[:, 0], f32(0.0)
+            delta, coef, advantages, last_gae = delta[:, 0], coef[:, 0], self.advantages[:, 0], np.float32(0.0)
         else:
-            advantages, last_gae = self.advantages, np.zeros(self.n_envs, dtype=f32)
+            advantages, last_gae = self.advantages, np.zeros(self.n_envs, dtype=np.float32)
         for t in range(self.n_steps - 1, -1, -1):
             last_gae = delta[t] + coef[t] * last_gae
             advantages[t] = last_gae
