@@ -12,7 +12,7 @@ One iteration of PPO, in the order it runs, and where each step lives:
     compute_returns_and_advantage GAE(lambda) advantages and returns, backwards in time (rollout.py)
     train()                       below: n_epochs passes over the rollout in shuffled minibatches
                                   (RolloutStorage.minibatches); per minibatch:
-      ppo_loss()                  below: every equation of the update, and their derivatives by hand
+      ppo_loss()                  every equation of the update, and their derivatives by hand (loss.py)
       backprop()                  dLoss/dparams through distribution, heads and towers (policy.py,
                                   distributions.py, layers.py), written into policy.grads
       clip_grad_norm_, Adam.step  the update of the flat parameter buffer (optimizer.py)
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from gymnasium import spaces
@@ -30,9 +30,10 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import FloatSchedule
 from threadpoolctl import threadpool_limits
 
+from sb3_scratch_ppo.loss import explained_variance, ppo_loss
 from sb3_scratch_ppo.optimizer import clip_grad_norm_
 from sb3_scratch_ppo.policy import ActorCriticPolicy
-from sb3_scratch_ppo.rollout import Minibatch, RolloutStorage
+from sb3_scratch_ppo.rollout import RolloutStorage
 
 SelfScratchPPO = TypeVar("SelfScratchPPO", bound="ScratchPPO")
 
@@ -110,26 +111,11 @@ class ScratchPPO(OnPolicyAlgorithm):
         if not isinstance(policy, str):
             policy = _our_policy_class(policy)
         super().__init__(
-            policy,
-            env,
-            learning_rate=learning_rate,
-            n_steps=n_steps,
-            gamma=gamma,
-            gae_lambda=gae_lambda,
-            ent_coef=ent_coef,
-            vf_coef=vf_coef,
-            max_grad_norm=max_grad_norm,
-            use_sde=use_sde,
-            sde_sample_freq=sde_sample_freq,
-            rollout_buffer_class=rollout_buffer_class,
-            rollout_buffer_kwargs=rollout_buffer_kwargs,
-            stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log,
-            policy_kwargs=policy_kwargs,
-            verbose=verbose,
-            device=device,
-            seed=seed,
-            _init_setup_model=False,
+            policy, env, learning_rate=learning_rate, n_steps=n_steps, gamma=gamma, gae_lambda=gae_lambda, ent_coef=ent_coef,
+            vf_coef=vf_coef, max_grad_norm=max_grad_norm, use_sde=use_sde, sde_sample_freq=sde_sample_freq,
+            rollout_buffer_class=rollout_buffer_class, rollout_buffer_kwargs=rollout_buffer_kwargs,
+            stats_window_size=stats_window_size, tensorboard_log=tensorboard_log, policy_kwargs=policy_kwargs, verbose=verbose,
+            device=device, seed=seed, _init_setup_model=False,
             supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
         )
         if use_sde:
@@ -319,113 +305,6 @@ class ScratchPPO(OnPolicyAlgorithm):
         self.logger.record("train/clip_range", clip_range)
         if clip_range_vf is not None:
             self.logger.record("train/clip_range_vf", clip_range_vf)
-
-
-# --- the loss ----------------------------------------------------------------------------------------
-
-class LossTerms(NamedTuple):
-    """The scalars of one minibatch's loss (as Python floats, for logging) and its backward pass (backprop)."""
-
-    policy_loss: float
-    value_loss: float
-    entropy_loss: float
-    loss: float
-    approx_kl: float
-    clip_fraction: float
-    backprop: Callable[[], None]
-
-
-def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip_range_vf: float | None,
-             ent_coef: float, vf_coef: float, normalize_advantage: bool) -> LossTerms:
-    """PPO's loss on one minibatch, with SB3's exact semantics; ``backprop()`` writes dLoss/dparams into policy.grads.
-
-    The paper's objective (Schulman et al. 2017), maximized, and SB3's names for its parts:
-
-        r(theta) = pi(a|s) / pi_old(a|s)                  ratio = exp(log_prob - old_log_prob)
-        L^CLIP   = mean(min(r A, clip(r, 1 - eps, 1 + eps) A))             eq. 7; eps = clip_range
-        L^VF     = mean((V(s) - V^targ)^2)                V^targ = returns (GAE's advantages + the rollout's values)
-        S        = mean(H(pi(.|s)))                       the entropy bonus
-        L^{CLIP+VF+S} = L^CLIP - c1 L^VF + c2 S                            eq. 9; c1 = vf_coef, c2 = ent_coef
-
-    SB3 minimizes its negative, term by term:
-
-        loss = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
-             = -L^CLIP     + c2 * (-S)                + c1 * L^VF
-
-    What SB3 adds to the paper: A is normalized per minibatch, (A - mean) / (std + 1e-8) with the unbiased std;
-    with ``clip_range_vf`` the value is clipped around the rollout's, V_pred = old_V + clip(V - old_V, -eps_vf,
-    eps_vf), and value_loss = mean((R - V_pred)^2) (not the max of clipped and unclipped losses of the paper's
-    code and CleanRL). Logged, not optimized: approx_kl = mean((r - 1) - log r) (Schulman's k3 estimator; train
-    stops early when it exceeds 1.5 * target_kl) and clip_fraction = the share of samples with |r - 1| > eps.
-    """
-    values, log_prob, entropy, cache = policy.evaluate_actions(data.observations, data.actions)
-    n = len(values)
-
-    advantages = data.advantages
-    if normalize_advantage and n > 1:
-        advantages = (advantages - mean(advantages)) / (std(advantages) + 1e-8)
-
-    # Clipped surrogate (eq. 7).
-    log_ratio = log_prob - data.old_log_prob
-    ratio = np.exp(log_ratio)
-    policy_loss_1 = advantages * ratio
-    policy_loss_2 = advantages * np.clip(ratio, 1 - clip_range, 1 + clip_range)
-    policy_loss = -mean(np.minimum(policy_loss_1, policy_loss_2))
-
-    # Value loss, optionally clipped around the rollout's values.
-    if clip_range_vf is None:
-        values_pred = values
-    else:
-        values_pred = data.old_values + np.clip(values - data.old_values, -clip_range_vf, clip_range_vf)
-    value_error = values_pred - data.returns
-    value_loss = mean_square(value_error)
-
-    entropy_loss = -mean(entropy)
-    loss = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
-
-    def backprop() -> None:
-        """The same terms, differentiated by hand, down to dLoss/dV, dLoss/dlog_prob, dLoss/dH per sample."""
-        # d min(r A, clip(r) A) / dr = A where the unclipped term is the smaller (ties included), else 0;
-        # dr / dlog_prob = r.
-        g_log_prob = (advantages * (policy_loss_1 <= policy_loss_2)) * (ratio * (-1 / n))
-        g_values = value_error * (2 * vf_coef / n)
-        if clip_range_vf is not None:  # clip passes the gradient inside [-eps_vf, eps_vf], bounds included
-            g_values *= np.abs(values - data.old_values) <= clip_range_vf
-        g_entropy = np.full(n, -ent_coef / n, dtype=values.dtype) if ent_coef else None  # None: no entropy term
-        policy.backprop(cache, g_values, g_log_prob, g_entropy)
-
-    return LossTerms(
-        policy_loss=float(policy_loss),
-        value_loss=float(value_loss),
-        entropy_loss=float(entropy_loss),
-        loss=float(loss),
-        approx_kl=float(mean((ratio - 1) - log_ratio)),
-        clip_fraction=np.count_nonzero(np.abs(ratio - 1) > clip_range) / n,
-        backprop=backprop,
-    )
-
-
-# Reductions over one minibatch. NumPy's x.mean(), x.std(ddof=1) and np.mean(x ** 2) spend most of their time in
-# per-call overhead on arrays of a few hundred floats, enough to show in a whole zoo run; these compute the same.
-
-def mean(x: np.ndarray) -> np.floating:
-    return np.add.reduce(x) / len(x)
-
-
-def std(x: np.ndarray) -> np.floating:
-    """The unbiased standard deviation (N - 1), as torch's .std()."""
-    centered = x - mean(x)
-    return np.sqrt(np.dot(centered, centered) / (len(x) - 1))
-
-
-def mean_square(x: np.ndarray) -> np.floating:
-    return np.dot(x, x) / len(x)
-
-
-def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
-    """1 - Var[y_true - y_pred] / Var[y_true]: 1 is a perfect value function, 0 no better than a constant (NaN if Var[y_true] = 0)."""
-    var_y = np.var(y_true)
-    return np.nan if var_y == 0 else float(1 - np.var(y_true - y_pred) / var_y)
 
 
 def _our_policy_class(policy: Any) -> type[ActorCriticPolicy]:

@@ -9,7 +9,7 @@ from torch import nn
 
 from sb3_scratch_ppo import distributions
 from sb3_scratch_ppo.policy import ActorCriticPolicy, FusedActorCritic
-from sb3_scratch_ppo.ppo import ppo_loss
+from sb3_scratch_ppo.loss import ppo_loss
 from sb3_scratch_ppo.rollout import Minibatch
 from tests.reference import sb3_evaluate, sb3_grads, sb3_policy_like
 
