@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 # Tests run in parallel processes, one per core.
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test bench parity clean
+.PHONY: run test lint bench parity clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,14 @@ $(VENV)/.installed-parity: pyproject.toml $(VENV)/.torch
 run: $(VENV)/.installed
 	$(PY) -m sb3_scratch_ppo run
 
+# The live reward-parity test runs its own worker processes (one per core), so it runs after the others, not beside them.
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -n $(PYTEST_WORKERS) tests
+	$(PY) -m pytest -n $(PYTEST_WORKERS) tests --deselect tests/test_reward_parity.py
+	$(PY) -m pytest tests/test_reward_parity.py
+
+# ruff with SB3's settings (pyproject.toml); CI runs it before the tests.
+lint: $(VENV)/.installed-test
+	$(PY) -m ruff check .
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_cartpole_env.py

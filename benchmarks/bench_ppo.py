@@ -142,7 +142,10 @@ def floor(config: str, timesteps: int, env_kind: str) -> dict:
     rollouts = -(-timesteps // (n_envs * n_steps))
     vec_steps = rollouts * n_steps
     grad_steps = rollouts * epochs * -(-(n_envs * n_steps) // batch)
-    env = make_vec_env("ScratchCartPole-v0", n_envs, seed=0) if env_kind == "fast" else sb3_make_vec_env("CartPole-v1", n_envs, seed=0)
+    if env_kind == "fast":
+        env = make_vec_env("ScratchCartPole-v0", n_envs, seed=0)
+    else:
+        env = sb3_make_vec_env("CartPole-v1", n_envs, seed=0)
     env.reset()
     actions = np.random.default_rng(0).integers(0, 2, (vec_steps, n_envs))
     with threadpool_limits(limits=1, user_api="blas"):
@@ -198,7 +201,7 @@ def main() -> None:
     import torch
 
     results: dict[tuple[str, str], list[dict]] = {}
-    for config_name, config in CONFIGS.items():
+    for config in CONFIGS.values():
         for seed in range(args.repeats):
             for runner, (algo, env, threads) in RUNNERS.items():
                 spec = dict(algo=algo, env=env, threads=threads, config=config, seed=seed,
@@ -219,7 +222,8 @@ def main() -> None:
         f"Command: `python benchmarks/bench_ppo.py --repeats {args.repeats} --timesteps {args.timesteps}` (or `make bench`).",
         "",
     ]
-    ratio_lines = ["| config | comparison | ScratchPPO steps/s | SB3 steps/s | ratio | target |", "|---|---|---:|---:|---:|---:|"]
+    ratio_lines = ["| config | comparison | ScratchPPO steps/s | SB3 steps/s | ratio | target |",
+                   "|---|---|---:|---:|---:|---:|"]
     for config_name, config in CONFIGS.items():
         lines += [f"## {config_name}", "",
                   "| runner | env-steps/s | wall time (s) | time to 475 (s) | reached 475 | peak memory (MB) |",
@@ -237,7 +241,8 @@ def main() -> None:
             ("(a) same DummyVecEnv, SB3 at 1 thread", "ScratchPPO", "SB3 PPO, 1 thread", target_a),
             ("(a) same DummyVecEnv, SB3 at default threads", "ScratchPPO", "SB3 PPO, default threads", None),
             ("(b) fast path vs SB3's make_vec_env, 1 thread", "ScratchPPO, fast path", "SB3 PPO, 1 thread", target_b),
-            ("(b) fast path vs SB3's make_vec_env, default threads", "ScratchPPO, fast path", "SB3 PPO, default threads", None),
+            ("(b) fast path vs SB3's make_vec_env, default threads", "ScratchPPO, fast path", "SB3 PPO, default threads",
+             None),
         ):
             ratio = speed[ours] / speed[ref]
             verdict = "" if target is None else f"{target}x: {'met' if ratio >= target else 'NOT met'}"
@@ -250,15 +255,17 @@ def main() -> None:
               "the rollout forward (batch n_envs), the training forward+backward (batch batch_size); the overhead "
               "is ScratchPPO's median wall time above their sum (PPO loss, Adam, clipping, GAE, minibatches, "
               "rollout storage, SB3's callbacks and logger).", "",
-              "| config | env | env steps (s) | rollout forward (s) | train fwd+bwd (s) | floor (s) | ScratchPPO (s) | overhead |",
+              "| config | env | env steps (s) | rollout forward (s) | train fwd+bwd (s) | floor (s) | ScratchPPO (s) "
+              "| overhead |",
               "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for config_name, config in CONFIGS.items():
+    for config in CONFIGS.values():
         for env_kind, runner in (("dummy", "ScratchPPO"), ("fast", "ScratchPPO, fast path")):
             f = floor(config, args.timesteps, env_kind)
             total = f["env"] + f["forward"] + f["fwd_bwd"]
             wall = statistics.median(r["wall"] for r in results[(config, runner)])
             lines.append(f"| {config} | {'DummyVecEnv' if env_kind == 'dummy' else 'fast path'} | {f['env']:.2f} | "
-                         f"{f['forward']:.2f} | {f['fwd_bwd']:.2f} | {total:.2f} | {wall:.2f} | {100 * (wall / total - 1):.0f}% |")
+                         f"{f['forward']:.2f} | {f['fwd_bwd']:.2f} | {total:.2f} | {wall:.2f} | "
+                         f"{100 * (wall / total - 1):.0f}% |")
     lines.append("")
 
     if args.no_scaling:

@@ -28,7 +28,7 @@ Two classes:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import gymnasium as gym
@@ -99,7 +99,7 @@ class ScratchCartPoleEnv(gym.Env[np.ndarray, int]):
             "human" (a window; needs the ``human`` extra, i.e. pygame).
     """
 
-    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 50}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": 50}
 
     def __init__(self, sutton_barto_reward: bool = False, render_mode: str | None = None):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -208,7 +208,9 @@ class ScratchCartPoleVectorEnv(VectorEnv):
     a separate ``gymnasium.make("CartPole-v1")`` reset with seed s_i would (as SyncVectorEnv and SB3's DummyVecEnv).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": ["rgb_array"], "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP
+    }
 
     def __init__(
         self,
@@ -312,7 +314,8 @@ class ScratchCartPoleVectorEnv(VectorEnv):
         return self.state.T.astype(np.float32), reward, terminated, truncated, {}
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        """Reset all envs. ``seed``: an int (one generator for all), a list of N ints or None (one generator per env), or None."""
+        """Reset all envs. ``seed``: an int (one generator for all), a list of N ints or None (one generator per env),
+        or None."""
         if isinstance(seed, (list, tuple)):
             if len(seed) != self.num_envs:
                 raise ValueError(f"reset(seed=...): got {len(seed)} seeds for {self.num_envs} envs; expected one per env")
@@ -320,7 +323,8 @@ class ScratchCartPoleVectorEnv(VectorEnv):
             if self.env_rngs is None:
                 self.env_rngs = [seeding.np_random(s)[0] for s in seed]
             else:  # as separate envs: a None seed keeps that env's generator
-                self.env_rngs = [rng if s is None else seeding.np_random(s)[0] for rng, s in zip(self.env_rngs, seed)]
+                self.env_rngs = [rng if s is None else seeding.np_random(s)[0]
+                                 for rng, s in zip(self.env_rngs, seed, strict=True)]
         else:
             super().reset(seed=seed)
             if seed is not None:
@@ -340,4 +344,4 @@ class ScratchCartPoleVectorEnv(VectorEnv):
             return None
         if self.state is None:
             raise gym.error.ResetNeeded("ScratchCartPoleVectorEnv: call reset() before render().")
-        return [rendering.draw_cartpole(x, theta) for x, theta in zip(self.state[0], self.state[2])]
+        return [rendering.draw_cartpole(x, theta) for x, theta in zip(self.state[0], self.state[2], strict=True)]

@@ -37,7 +37,7 @@ def _fill_convex(img: np.ndarray, corners: np.ndarray, colour: tuple[int, int, i
     px = _PX[None, c0:c1]
     py = _PY[r0:r1, None]
     inside = np.ones((r1 - r0, c1 - c0), dtype=bool)
-    for (ax, ay), (bx, by) in zip(corners, np.roll(corners, -1, axis=0)):
+    for (ax, ay), (bx, by) in zip(corners, np.roll(corners, -1, axis=0), strict=True):
         inside &= (bx - ax) * (py - ay) - (by - ay) * (px - ax) >= 0  # left of edge a->b
     img[r0:r1, c0:c1][inside] = colour
 

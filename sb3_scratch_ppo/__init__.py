@@ -17,4 +17,4 @@ from sb3_scratch_ppo.ppo import MlpPolicy, ScratchPPO
 from sb3_scratch_ppo.vec_env import make_vec_env
 
 __version__ = "0.1.0"
-__all__ = ["ScratchPPO", "MlpPolicy", "ActorCriticPolicy", "make_vec_env"]
+__all__ = ["ActorCriticPolicy", "MlpPolicy", "ScratchPPO", "make_vec_env"]

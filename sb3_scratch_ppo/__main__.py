@@ -30,7 +30,8 @@ def run(env_id: str, seed: int, n_eval_episodes: int, out: Path, timesteps: int 
 
     eval_env = Monitor(gym.make(env_id))
     eval_env.reset(seed=seed + 1000)  # evaluation episodes apart from the training seeds
-    returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=n_eval_episodes, deterministic=True, return_episode_rewards=True)
+    returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=n_eval_episodes, deterministic=True,
+                                 return_episode_rewards=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
     print(f"Mean evaluation return: {np.mean(returns):.1f} +- {np.std(returns):.1f} over {n_eval_episodes} episodes "

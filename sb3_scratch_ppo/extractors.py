@@ -81,7 +81,8 @@ class MlpExtractor:
         """(name, shape) of every parameter, the pi tower first, as in SB3's state_dict."""
         shapes = []
         for tower, sizes in self.sizes.items():
-            for name, in_size, out_size in zip(self._layer_names(prefix, tower), [self.features_dim, *sizes], sizes):
+            names, in_sizes = self._layer_names(prefix, tower), [self.features_dim, *sizes][: len(sizes)]
+            for name, in_size, out_size in zip(names, in_sizes, sizes, strict=True):
                 shapes += linear_shapes(name, in_size, out_size)
         return shapes
 

@@ -6,7 +6,8 @@ dLoss/dparams into the policy's flat gradient buffer for clipping and Adam (opti
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable
 
 import numpy as np
 
@@ -114,6 +115,7 @@ def mean_square(x: np.ndarray) -> np.floating:
 
 
 def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
-    """1 - Var[y_true - y_pred] / Var[y_true]: 1 is a perfect value function, 0 no better than a constant (NaN if Var[y_true] = 0)."""
+    """1 - Var[y_true - y_pred] / Var[y_true]: 1 is a perfect value function, 0 no better than a constant
+    (NaN if Var[y_true] = 0)."""
     var_y = np.var(y_true)
     return np.nan if var_y == 0 else float(1 - np.var(y_true - y_pred) / var_y)

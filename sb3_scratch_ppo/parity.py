@@ -19,6 +19,7 @@ Metrics, per run: ``auc`` (mean of the learning curve: how fast it learns) and `
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -68,7 +69,7 @@ def learning_curve(episode_ends: np.ndarray, episode_returns: np.ndarray, n_time
     """Mean return of the episodes ending in each of n_points equal windows; a window with none carries the last value."""
     edges = np.linspace(0, n_timesteps, n_points + 1)
     curve, last = [], math.nan
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         in_window = (episode_ends > lo) & (episode_ends <= hi)
         if in_window.any():
             last = float(episode_returns[in_window].mean())
@@ -202,7 +203,8 @@ def analyse(runs: list[Run], env_id: str, rel_margin: float = 0.1, ref_env_id: s
     by = {learner: [r for r in runs if r.env_id == (ref_env_id if learner == "sb3" else env_id) and r.learner == learner]
           for learner in LEARNERS}
     if len(by["sb3"]) < 2 or len(by["scratch"]) < 2:
-        raise ValueError(f"{env_id}: need at least 2 runs each of sb3 and scratch, have {len(by['sb3'])} and {len(by['scratch'])}")
+        raise ValueError(f"{env_id}: need at least 2 runs each of sb3 and scratch, "
+                         f"have {len(by['sb3'])} and {len(by['scratch'])}")
     comparisons, controls, needed = [], [], {}
     for metric in ("auc", "final"):
         ref = np.array([getattr(r, metric) for r in by["sb3"]])
@@ -251,9 +253,7 @@ def plot(runs: list[Run], env_id: str, path: Path) -> Path:
             continue
         x = np.array(rs[0].timesteps)
         curves = np.array([r.curve for r in rs])
-        rng = np.random.default_rng(0)
-        boots = np.array([curves[rng.integers(0, len(curves), len(curves))].mean(axis=0) for _ in range(1000)])
-        lo, hi = np.quantile(boots, [0.05, 0.95], axis=0)
+        lo, hi = stats.bootstrap_ci(stats.mean_over_seeds, [curves], level=0.90, n_boot=1000)
         ax.plot(x, curves.mean(axis=0), color=colours[learner], label=f"{labels[learner]} ({len(rs)} seeds)")
         ax.fill_between(x, lo, hi, color=colours[learner], alpha=0.25)
     ax.set_xlabel("timesteps")
@@ -301,19 +301,22 @@ def write_report(runs: list[Run], env_ids: list[str], out: Path, rel_margin: flo
         reports.append(report)
         png = plot(runs, env_id, out.parent / f"parity_{env_id}.png")
         lines += [f"## {env_id}", "", f"![{env_id} learning curves]({png.name})", "",
-                  "| learner | metric | SB3 mean | mean | 90% CI of diff | margin | Welch p | SB3 IQM (90% CI) | IQM (90% CI) | verdict |",
+                  "| learner | metric | SB3 mean | mean | 90% CI of diff | margin | Welch p | SB3 IQM (90% CI) "
+                  "| IQM (90% CI) | verdict |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
         for name, cs in (("ScratchPPO", report.comparisons), ("control", report.controls)):
             for c in cs:
                 lines.append(f"| {name} | {c.metric} | {c.mean_ref:.1f} | {c.mean_ours:.1f} | "
                              f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}] | {c.margin:.1f} | {c.welch_p:.3f} | "
-                             f"{c.iqm_ref:.1f} [{c.iqm_ref_ci[0]:.1f}, {c.iqm_ref_ci[1]:.1f}] | {c.iqm_ours:.1f} [{c.iqm_ours_ci[0]:.1f}, {c.iqm_ours_ci[1]:.1f}] | {c.verdict} |")
+                             f"{c.iqm_ref:.1f} [{c.iqm_ref_ci[0]:.1f}, {c.iqm_ref_ci[1]:.1f}] | "
+                             f"{c.iqm_ours:.1f} [{c.iqm_ours_ci[0]:.1f}, {c.iqm_ours_ci[1]:.1f}] | {c.verdict} |")
         verdict = "**equivalent**" if report.equivalent else "**not shown equivalent**"
         power = {True: "yes", False: "NO (the test lacks power)", None: "no control run"}[report.has_power]
         lines += ["", f"Verdict: {verdict}; negative control rejected: {power}. "
                   f"Seeds run: {report.comparisons[0].n_ours}; seeds needed from the measured spread: "
                   + ", ".join(f"{m} {n}" for m, n in report.seeds_needed.items())
-                  + ". Median wall time per run: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.wall_seconds.items()) + ".", ""]
+                  + ". Median wall time per run: "
+                  + ", ".join(f"{k} {v:.1f} s" for k, v in report.wall_seconds.items()) + ".", ""]
     for env_id, why in (skipped or {}).items():
         lines += [f"## {env_id}", "", f"Not run: {why}", ""]
     lines.append(REASONING)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import math
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 from gymnasium import spaces
@@ -281,7 +282,7 @@ class FusedActorCritic:
         self.activation = policy.mlp_extractor.activation
         self.layers = []
         pi, vf = policy.mlp_extractor.policy_net.layers, policy.mlp_extractor.value_net.layers
-        for i, (a, b) in enumerate(zip([*pi, policy.action_net], [*vf, policy.value_net])):
+        for i, (a, b) in enumerate(zip([*pi, policy.action_net], [*vf, policy.value_net], strict=True)):
             if i == 0:
                 weight = np.concatenate((a.weight, b.weight))
             else:

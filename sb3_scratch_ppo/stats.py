@@ -21,26 +21,32 @@ LEVEL = 0.90  # two one-sided 5% tests
 N_BOOT = 10_000
 
 
-def iqm(x: np.ndarray) -> float:
-    """Interquartile mean: the mean of the middle 50% of the values (scipy's trim_mean(x, 0.25))."""
+def iqm(x: np.ndarray) -> float | np.ndarray:
+    """Interquartile mean over the last axis: the mean of the middle 50% of the values (scipy's trim_mean(x, 0.25))."""
     from scipy.stats import trim_mean
 
-    return float(trim_mean(np.asarray(x, dtype=float), 0.25))
+    return trim_mean(np.asarray(x, dtype=float), 0.25, axis=-1)
 
 
-def bootstrap_ci(stat, samples: list[np.ndarray], level: float = LEVEL, n_boot: int = N_BOOT, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of stat(*samples), each sample resampled independently with replacement."""
+def bootstrap_ci(stat, samples: list[np.ndarray], level: float = LEVEL, n_boot: int = N_BOOT, seed: int = 0):
+    """Percentile bootstrap interval of stat(*samples), each sample resampled independently with replacement.
+
+    All resamples at once: ``stat`` gets, per sample, an array (n_boot, len(sample), ...) and reduces axis 1.
+    Returns (lo, hi): floats for a scalar statistic, arrays for one that keeps more axes (a learning curve)."""
     rng = np.random.default_rng(seed)
     samples = [np.asarray(s, dtype=float) for s in samples]
-    draws = np.empty(n_boot)
-    for i in range(n_boot):
-        draws[i] = stat(*(s[rng.integers(0, len(s), len(s))] for s in samples))
-    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+    draws = stat(*(s[rng.integers(0, len(s), (n_boot, len(s)))] for s in samples))
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
 
 
 def _mean_diff(a, b):
-    return a.mean() - b.mean()
+    return a.mean(axis=1) - b.mean(axis=1)
+
+
+def mean_over_seeds(a):
+    """A bootstrap statistic: the mean of each resample (of scalars, or of learning curves)."""
+    return a.mean(axis=1)
 
 
 @dataclass
@@ -94,9 +100,9 @@ def compare(metric: str, ours: np.ndarray, ref: np.ndarray, rel_margin: float = 
         margin=rel_margin * abs(float(ref.mean())),
         welch_t=t,
         welch_p=p,
-        iqm_ours=iqm(ours),
+        iqm_ours=float(iqm(ours)),
         iqm_ours_ci=bootstrap_ci(iqm, [ours], level, n_boot=2000, seed=seed),
-        iqm_ref=iqm(ref),
+        iqm_ref=float(iqm(ref)),
         iqm_ref_ci=bootstrap_ci(iqm, [ref], level, n_boot=2000, seed=seed),
         n_ours=len(ours),
         n_ref=len(ref),

@@ -47,7 +47,8 @@ class ConfigError(ValueError):
 def _ppo_parameters() -> list[str]:
     from sb3_scratch_ppo.ppo import ScratchPPO
 
-    return [p for p in inspect.signature(ScratchPPO.__init__).parameters if p not in ("self", "policy", "env", "_init_setup_model")]
+    not_hyperparameters = ("self", "policy", "env", "_init_setup_model")
+    return [p for p in inspect.signature(ScratchPPO.__init__).parameters if p not in not_hyperparameters]
 
 
 def parse_literal(text: str, where: str) -> Any:
@@ -63,7 +64,8 @@ def parse_literal(text: str, where: str) -> Any:
     def value(node: ast.AST) -> Any:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
             return node.value
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) and isinstance(node.operand, ast.Constant):
+        if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
+                and isinstance(node.operand, ast.Constant)):
             number = value(node.operand)
             if isinstance(number, (int, float)) and not isinstance(number, bool):
                 return -number if isinstance(node.op, ast.USub) else number
@@ -71,7 +73,7 @@ def parse_literal(text: str, where: str) -> Any:
             items = [value(v) for v in node.elts]
             return items if isinstance(node, ast.List) else tuple(items)
         if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
-            return {value(k): value(v) for k, v in zip(node.keys, node.values)}
+            return {value(k): value(v) for k, v in zip(node.keys, node.values, strict=True)}
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
             return {kw.arg: value(kw.value) for kw in node.keywords if kw.arg is not None}
         if isinstance(node, ast.Attribute):

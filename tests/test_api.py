@@ -32,7 +32,8 @@ SMALL = dict(n_steps=16, batch_size=16, n_epochs=2)
 
 # --- constructor ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method", ["__init__", "learn", "predict", "save", "load", "set_parameters", "get_parameters", "set_env"])
+@pytest.mark.parametrize("method", ["__init__", "learn", "predict", "save", "load", "set_parameters", "get_parameters",
+                                    "set_env"])
 def test_signatures_equal_ppo(method):
     ours = inspect.signature(getattr(ScratchPPO, method)).parameters
     ref = inspect.signature(getattr(PPO, method)).parameters
@@ -108,7 +109,7 @@ def test_rollout_not_multiple_of_batch_size_warns_like_ppo():
 
 
 def test_use_sde_is_not_implemented_yet():
-    with pytest.raises(NotImplementedError, match="gSDE.*not implemented yet"):
+    with pytest.raises(NotImplementedError, match=r"gSDE.*not implemented yet"):
         ScratchPPO("MlpPolicy", "Pendulum-v1", use_sde=True)
 
 
@@ -206,7 +207,7 @@ def test_logger_writes_the_same_keys_one_iteration_late(tmp_path, env_id):
     ours, ref = rows[ScratchPPO], rows[PPO]
     assert ours[0].keys() == ref[0].keys()  # the header: every key either ever logged
     assert len(ours) == len(ref) == 10
-    for ours_row, ref_row in zip(ours, ref):
+    for ours_row, ref_row in zip(ours, ref, strict=True):
         # The same time/* and train/* keys are filled in each row: train/* one iteration late, from the 2nd on.
         # (rollout/* appear once an episode has ended, which depends on the sampled actions.)
         filled = [{k for k, v in row.items() if v and not k.startswith("rollout/")} for row in (ours_row, ref_row)]
@@ -265,7 +266,7 @@ def test_vec_normalize_and_evaluate_policy():
     env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=2, seed=0))
     model = ScratchPPO("MlpPolicy", env, seed=0, **SMALL).learn(256)
     assert model.get_vec_normalize_env() is env and env.obs_rms.count > 256
-    mean, std = evaluate_policy(model, env, n_eval_episodes=2)
+    mean, _ = evaluate_policy(model, env, n_eval_episodes=2)
     assert np.isfinite(mean) and mean < 0
 
 
@@ -315,7 +316,8 @@ def test_predict_shapes_and_semantics_match_ppo(env_id):
     single, batch = space.sample(), np.stack([space.sample() for _ in range(5)])
     for obs in (single, batch, single.tolist()):
         for deterministic in (True, False):
-            (a, state_a), (b, state_b) = ours.predict(obs, deterministic=deterministic), ref.predict(obs, deterministic=deterministic)
+            a, state_a = ours.predict(obs, deterministic=deterministic)
+            b, state_b = ref.predict(obs, deterministic=deterministic)
             assert (a.shape, a.dtype, state_a) == (b.shape, b.dtype, state_b)
     with pytest.raises(ValueError, match="mixing Gym API with SB3 VecEnv API"):
         ours.predict(gym.make(env_id).reset())
@@ -339,11 +341,13 @@ def test_weights_move_both_ways_between_sb3_and_ours(env_id):
     assert all(isinstance(v, torch.Tensor) for v in sd.values())
     ref.policy.load_state_dict(sd)  # SB3 takes ours, strict
     obs = np.stack([ours.observation_space.sample() for _ in range(50)])
-    np.testing.assert_allclose(ours.predict(obs, deterministic=True)[0], ref.predict(obs, deterministic=True)[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.predict(obs, deterministic=True)[0], ref.predict(obs, deterministic=True)[0],
+                               rtol=1e-5, atol=1e-6)
 
     ref2 = PPO("MlpPolicy", env_id, seed=2).learn(64)
     ours.set_parameters(ref2.get_parameters())  # ours takes SB3's, with its Adam state
-    np.testing.assert_allclose(ours.predict(obs, deterministic=True)[0], ref2.predict(obs, deterministic=True)[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.predict(obs, deterministic=True)[0], ref2.predict(obs, deterministic=True)[0],
+                               rtol=1e-5, atol=1e-6)
     assert ours.policy.optimizer.steps == int(ref2.policy.optimizer.state_dict()["state"][0]["step"])
 
 
@@ -384,7 +388,7 @@ def test_loading_foreign_or_corrupt_files_fails_clearly(tmp_path):
     with pytest.raises(ValueError, match="wasn't a zip-file"):
         ScratchPPO.load(tmp_path / "junk.zip")
     other = ScratchPPO("MlpPolicy", "CartPole-v1", policy_kwargs=dict(net_arch=[8]))
-    with pytest.raises(RuntimeError, match="missing keys.*mlp_extractor.policy_net.2.weight"):
+    with pytest.raises(RuntimeError, match=r"missing keys.*mlp_extractor\.policy_net\.2\.weight"):
         other.set_parameters(ScratchPPO("MlpPolicy", "CartPole-v1").get_parameters())
 
 
@@ -425,12 +429,12 @@ class NaNEnv(IdentityEnvBox):
 
 
 def test_nan_observation_raises_naming_it():
-    with pytest.raises(ValueError, match="contain NaN or inf.*VecCheckNan"):
+    with pytest.raises(ValueError, match=r"contain NaN or inf.*VecCheckNan"):
         ScratchPPO("MlpPolicy", NaNEnv("obs"), **SMALL).learn(200)
 
 
 def test_nan_reward_raises_before_corrupting_the_weights():
     model = ScratchPPO("MlpPolicy", NaNEnv("reward"), **SMALL)
-    with pytest.raises(FloatingPointError, match="the PPO loss is nan.*weights were left as they were"):
+    with pytest.raises(FloatingPointError, match=r"the PPO loss is nan.*weights were left as they were"):
         model.learn(200)
     assert np.isfinite(model.policy.params).all()

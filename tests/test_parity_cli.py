@@ -16,14 +16,16 @@ def parity(tmp_path, *args):
 def test_cli_writes_table_report_plot_and_extends_results(tmp_path):
     out = parity(tmp_path, "--env", "Pendulum-v1", "CartPole-v1", "--seeds", "2")
     assert "Pendulum-v1: cannot run: the entry uses gSDE" in out
-    for text in ("CartPole-v1: 2 SB3 runs, 2 ScratchPPO runs, 1,024 steps each", "90% CI of diff", "control auc", "=> ScratchPPO vs SB3 on CartPole-v1"):
+    for text in ("CartPole-v1: 2 SB3 runs, 2 ScratchPPO runs, 1,024 steps each", "90% CI of diff", "control auc",
+                 "=> ScratchPPO vs SB3 on CartPole-v1"):
         assert text in out
     report = (tmp_path / "report.md").read_text()
     assert "![CartPole-v1 learning curves](parity_CartPole-v1.png)" in report and "## How to read this" in report
     assert "Not run: the entry uses gSDE" in report
     assert (tmp_path / "parity_CartPole-v1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]
-    assert sorted((r["learner"], r["seed"]) for r in runs) == [(l, s) for l in ("control", "sb3", "scratch") for s in (0, 1)]
+    expected = [(name, s) for name in ("control", "sb3", "scratch") for s in (0, 1)]
+    assert sorted((r["learner"], r["seed"]) for r in runs) == expected
 
     out = parity(tmp_path, "--env", "CartPole-v1", "--seeds", "3", "--no-control")  # extends: only seed 2 runs
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]

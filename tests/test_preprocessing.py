@@ -36,5 +36,5 @@ def test_writes_into_out_without_allocating_a_result():
 
 
 def test_unsupported_space_is_named():
-    with pytest.raises(NotImplementedError, match="Tuple.*not supported by MlpPolicy"):
+    with pytest.raises(NotImplementedError, match=r"Tuple.*not supported by MlpPolicy"):
         preprocessing.features_dim(spaces.Tuple((spaces.Discrete(2),)))

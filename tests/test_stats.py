@@ -46,10 +46,18 @@ def test_bootstrap_interval_covers_the_true_difference_about_90_percent_of_the_t
     rng = np.random.default_rng(4)
     hits = 0
     for i in range(200):
-        lo, hi = stats.bootstrap_ci(lambda a, b: a.mean() - b.mean(), [rng.normal(1, 1, 30), rng.normal(0, 1, 30)],
+        lo, hi = stats.bootstrap_ci(lambda a, b: a.mean(axis=1) - b.mean(axis=1), [rng.normal(1, 1, 30), rng.normal(0, 1, 30)],
                                     n_boot=500, seed=i)
         hits += lo <= 1.0 <= hi
     assert 0.82 <= hits / 200 <= 0.96
+
+
+def test_bootstrap_of_learning_curves_gives_a_band_per_point():
+    rng = np.random.default_rng(5)
+    curves = rng.normal([0.0, 10.0, 20.0], 1.0, size=(40, 3))
+    lo, hi = stats.bootstrap_ci(stats.mean_over_seeds, [curves], n_boot=2000)
+    assert lo.shape == hi.shape == (3,)
+    assert np.all(lo < curves.mean(axis=0)) and np.all(curves.mean(axis=0) < hi) and np.all(hi - lo < 1.0)
 
 
 def test_seeds_needed_follows_the_formula():

@@ -9,12 +9,15 @@ import functools
 import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 
 from sb3_scratch_ppo import ScratchPPO
+from sb3_scratch_ppo.rollout import RolloutStorage
 
 RTOL, ATOL = 1e-4, 1e-6
 
@@ -86,14 +89,10 @@ def test_gae_equals_sb3_rollout_buffer_on_random_data(seed, N):
     rewards, values = rng.normal(size=(T, N)).astype(np.float32), rng.normal(size=(T, N)).astype(np.float32)
     starts = rng.random((T, N)) < 0.15
     last_values, dones = rng.normal(size=N).astype(np.float32), rng.random(N) < 0.3
-    from gymnasium import spaces
-
     ref = RolloutBuffer(T, spaces.Box(-1, 1, (2,)), spaces.Discrete(2), gamma=gamma, gae_lambda=lam, n_envs=N)
     for t in range(T):
         ref.add(np.zeros((N, 2)), np.zeros((N, 1)), rewards[t], starts[t], torch.tensor(values[t]), torch.zeros(N))
     ref.compute_returns_and_advantage(torch.tensor(last_values), dones)
-
-    from sb3_scratch_ppo.rollout import RolloutStorage
 
     ours = RolloutStorage(T, N, (2,), (), np.int64, gamma, lam)
     for t in range(T):
@@ -148,3 +147,83 @@ def test_one_update_matches_sb3(name):
         np.testing.assert_allclose(ours_adam["state"][i]["exp_avg"].numpy(), state["exp_avg"].numpy(), rtol=1e-3, atol=1e-7)
     if "target-kl" in name:  # early stopping really happened
         assert sb3._n_updates < 7 + kwargs["n_epochs"]
+
+
+class Snapshots(BaseCallback):
+    """What the model is after each rollout and after each iteration (collect_rollouts, then train)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rollouts, self.iterations = [], []
+
+    def _on_step(self):
+        return True
+
+    def _on_rollout_end(self):
+        buf = self.model.rollout_buffer
+        self.rollouts.append({name: np.array(getattr(buf, name)) for name in
+                              ("rewards", "episode_starts", "values", "log_probs", "advantages", "returns")})
+
+    def _on_rollout_start(self):
+        if self.rollouts:  # a train() has run since the last rollout
+            self.iterations.append(self.snapshot())
+
+    def _on_training_end(self):
+        self.iterations.append(self.snapshot())
+
+    def snapshot(self):
+        model = self.model
+        adam = model.policy.optimizer.state_dict()
+        return {
+            "weights": {k: v.numpy().copy() for k, v in model.policy.state_dict().items()},
+            "adam": [(float(s["step"]), s["exp_avg"].numpy().copy(), s["exp_avg_sq"].numpy().copy())
+                     for s in adam["state"].values()],
+            "lr": adam["param_groups"][0]["lr"],
+            "num_timesteps": model.num_timesteps,
+            "progress_remaining": model._current_progress_remaining,
+            "clip_range": model.clip_range(model._current_progress_remaining),
+            "episode_starts": np.array(model._last_episode_starts),
+            "n_updates": model._n_updates,
+            "logs": {k: v for k, v in model.logger.name_to_value.items() if k.startswith("train/")},
+        }
+
+
+@pytest.mark.parametrize("env_id, max_steps", [("CartPole-v1", 60), ("Pendulum-v1", 30)])
+def test_three_learn_iterations_match_sb3_after_each_one(env_id, max_steps):
+    """llm.c-style chained check: three whole iterations of learn() from the same weights, Adam state, env state and
+    minibatch order, both taking the mode of their distribution. After each rollout and each update the buffers,
+    weights, Adam state, counters, schedules, episode starts and train/* logs agree: the wiring between iterations."""
+    kwargs = dict(n_steps=64, batch_size=64, n_epochs=3, learning_rate=lambda p: 3e-3 * p, clip_range=lambda p: 0.1 + 0.2 * p,
+                  clip_range_vf=0.5, ent_coef=0.01, gamma=0.97, gae_lambda=0.9)
+    sb3, ours = make_pair(env_id, n_envs=4, max_episode_steps=max_steps, **kwargs)
+    snapshots = {}
+    for label, model in (("sb3", sb3), ("ours", ours)):
+        deterministic(model)
+        model.set_logger(configure(None, []))
+        model.env.seed(0)  # the same env states from the first reset on
+        np.random.seed(1234)  # the same minibatch order (NumPy's global RNG, in both)
+        model._n_updates = 0  # SB3's pre-training counted its updates
+        snapshots[label] = Snapshots()
+        model.learn(3 * 64 * 4, callback=snapshots[label])
+    ref, got = snapshots["sb3"], snapshots["ours"]
+    assert len(ref.rollouts) == len(got.rollouts) == 3 and len(ref.iterations) == len(got.iterations) == 3
+    for i, (r, g) in enumerate(zip(ref.rollouts, got.rollouts, strict=True)):
+        np.testing.assert_array_equal(g["episode_starts"], r["episode_starts"], err_msg=f"rollout {i}")
+        for name in ("rewards", "values", "log_probs", "advantages", "returns"):
+            np.testing.assert_allclose(g[name], r[name], rtol=RTOL, atol=1e-5, err_msg=f"rollout {i}: {name}")
+    for i, (r, g) in enumerate(zip(ref.iterations, got.iterations, strict=True)):
+        where = f"after iteration {i + 1}"
+        for key in ("num_timesteps", "progress_remaining", "lr", "clip_range", "n_updates"):
+            assert g[key] == pytest.approx(r[key], rel=1e-12), (where, key)
+        np.testing.assert_array_equal(g["episode_starts"], r["episode_starts"], err_msg=where)
+        for name, value in r["weights"].items():
+            np.testing.assert_allclose(g["weights"][name], value, rtol=RTOL, atol=ATOL, err_msg=f"{where}: {name}")
+        for (step_g, m_g, v_g), (step_r, m_r, v_r) in zip(g["adam"], r["adam"], strict=True):
+            assert step_g == step_r
+            np.testing.assert_allclose(m_g, m_r, rtol=1e-3, atol=1e-7, err_msg=where)
+            np.testing.assert_allclose(v_g, v_r, rtol=1e-3, atol=1e-9, err_msg=where)
+        assert g["logs"].keys() == r["logs"].keys()
+        for key, value in r["logs"].items():
+            np.testing.assert_allclose(g["logs"][key], value, rtol=1e-3, atol=1e-6, err_msg=f"{where}: {key}")
+    ended = np.concatenate([r["episode_starts"][1:] for r in ref.rollouts])
+    assert ended.sum() >= 4  # episodes ended inside the rollouts (and were bootstrapped at the time limit)

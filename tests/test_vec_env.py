@@ -9,7 +9,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-import scratch_envs  # noqa: F401
+import scratch_envs
 from sb3_scratch_ppo import ScratchPPO, make_vec_env
 from sb3_scratch_ppo.vec_env import VectorEnvAdapter, native_vec_env
 
@@ -35,15 +35,15 @@ def run(env, steps, seed, noise):
 
 
 def assert_same(ours, ref):
-    for step, (a, b) in enumerate(zip(ours, ref)):
-        for x, y in zip(a, b):
+    for step, (a, b) in enumerate(zip(ours, ref, strict=True)):
+        for x, y in zip(a, b, strict=True):
             if isinstance(x, np.ndarray):
                 assert x.dtype == y.dtype and x.shape == y.shape, f"step {step}: {x.dtype}{x.shape} vs {y.dtype}{y.shape}"
                 np.testing.assert_array_equal(x, y, err_msg=f"step {step}")
             elif isinstance(x, list) and x and isinstance(x[0], tuple):
                 assert len(x) == len(y), f"step {step}: {len(x)} vs {len(y)} episodes ended"
-                for (i, term, trunc, r, l), (j, term2, trunc2, r2, l2) in zip(x, y):
-                    assert (i, trunc, r, l) == (j, trunc2, r2, l2), f"step {step}"
+                for (i, term, trunc, r, length), (j, term2, trunc2, r2, length2) in zip(x, y, strict=True):
+                    assert (i, trunc, r, length) == (j, trunc2, r2, length2), f"step {step}"
                     np.testing.assert_array_equal(term, term2, err_msg=f"step {step}: terminal_observation")
                     assert term.dtype == term2.dtype
             else:

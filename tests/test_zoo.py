@@ -21,7 +21,8 @@ def test_cartpole_entry_has_the_zoo_tuned_values():
     config = zoo.load("CartPole-v1")
     assert (config.n_envs, config.n_timesteps, config.policy, config.normalize) == (8, 100_000, "MlpPolicy", None)
     kw = config.kwargs
-    assert (kw["n_steps"], kw["batch_size"], kw["gae_lambda"], kw["gamma"], kw["n_epochs"], kw["ent_coef"]) == (32, 256, 0.8, 0.98, 20, 0.0)
+    names = ("n_steps", "batch_size", "gae_lambda", "gamma", "n_epochs", "ent_coef")
+    assert tuple(kw[name] for name in names) == (32, 256, 0.8, 0.98, 20, 0.0)
     assert kw["learning_rate"](1.0) == 0.001 and kw["learning_rate"](0.5) == 0.0005
     assert kw["clip_range"](1.0) == 0.2 and kw["clip_range"](0.25) == pytest.approx(0.05)
     assert zoo.load("ScratchCartPole-v0").kwargs.keys() == kw.keys()
@@ -53,7 +54,8 @@ def test_sde_entries_are_kept_and_flagged():
 def test_policy_kwargs_string_is_parsed_without_eval():
     config = zoo.load("MountainCarContinuous-v0")
     assert config.kwargs["policy_kwargs"] == {"log_std_init": -3.29, "ortho_init": False}
-    text = "dict(log_std_init=-2,\n ortho_init=False,\n activation_fn=nn.ReLU,\n net_arch=[dict(pi=[256, 256], vf=[256, 256])])"
+    text = ("dict(log_std_init=-2,\n ortho_init=False,\n activation_fn=nn.ReLU,\n "
+            "net_arch=[dict(pi=[256, 256], vf=[256, 256])])")
     assert zoo.parse_literal(text, "here") == {"log_std_init": -2, "ortho_init": False, "activation_fn": nn.ReLU,
                                                "net_arch": [{"pi": [256, 256], "vf": [256, 256]}]}
     assert zoo.parse_literal("{'norm_obs': False, 'norm_reward': True}", "here") == {"norm_obs": False, "norm_reward": True}
@@ -84,10 +86,14 @@ def test_lin_schedules_are_picklable_like_sb3_needs_for_save():
 @pytest.mark.parametrize(
     "text, error, pattern",
     [
-        ("CartPole-v1:\n  n_timesteps: 1000\n  learnin_rate: 0.1\n", zoo.ConfigError, r"ppo.yml: CartPole-v1.learnin_rate: unknown hyperparameter"),
-        ("CartPole-v1:\n  n_timesteps: 1000\n  learning_rate: lin_x\n", zoo.ConfigError, r"CartPole-v1.learning_rate: 'lin_x' is not a lin_<x> schedule"),
-        ("CartPole-v1:\n  n_timesteps: 1000\n  clip_range: exp_0.1\n", zoo.ConfigError, r"CartPole-v1.clip_range: 'exp_0.1' is not a number"),
-        ("CartPole-v1:\n  n_timesteps: 1000\n  policy_kwargs: '[1, 2]'\n", zoo.ConfigError, r"CartPole-v1.policy_kwargs: expected a dict"),
+        ("CartPole-v1:\n  n_timesteps: 1000\n  learnin_rate: 0.1\n", zoo.ConfigError,
+         r"ppo.yml: CartPole-v1.learnin_rate: unknown hyperparameter"),
+        ("CartPole-v1:\n  n_timesteps: 1000\n  learning_rate: lin_x\n", zoo.ConfigError,
+         r"CartPole-v1.learning_rate: 'lin_x' is not a lin_<x> schedule"),
+        ("CartPole-v1:\n  n_timesteps: 1000\n  clip_range: exp_0.1\n", zoo.ConfigError,
+         r"CartPole-v1.clip_range: 'exp_0.1' is not a number"),
+        ("CartPole-v1:\n  n_timesteps: 1000\n  policy_kwargs: '[1, 2]'\n", zoo.ConfigError,
+         r"CartPole-v1.policy_kwargs: expected a dict"),
         ("CartPole-v1:\n  n_timesteps: 1000\n  normalize: 3\n", zoo.ConfigError, r"CartPole-v1.normalize: expected true"),
         ("CartPole-v1:\n  n_timesteps: -5\n", zoo.ConfigError, r"CartPole-v1.n_timesteps: expected a positive number"),
         ("CartPole-v1:\n  n_envs: 8\n", zoo.ConfigError, r"CartPole-v1: n_timesteps is missing"),
@@ -101,12 +107,13 @@ def test_malformed_entries_name_the_file_and_key(tmp_path, text, error, pattern)
 
 
 def test_missing_file_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.yml not found"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.yml not found"):
         zoo.load("CartPole-v1", tmp_path / "nope.yml")
 
 
 def test_normalize_dict_literal(tmp_path):
-    config = zoo.load("CartPole-v1", write(tmp_path, "CartPole-v1:\n  n_timesteps: 1000\n  gamma: 0.9\n  normalize: \"{'norm_obs': False}\"\n"))
+    text = "CartPole-v1:\n  n_timesteps: 1000\n  gamma: 0.9\n  normalize: \"{'norm_obs': False}\"\n"
+    config = zoo.load("CartPole-v1", write(tmp_path, text))
     assert config.normalize == {"gamma": 0.9, "norm_obs": False}
     env = config.make_env(seed=0)
     assert isinstance(env, VecNormalize) and not env.norm_obs and env.gamma == 0.9
