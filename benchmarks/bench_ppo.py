@@ -2,6 +2,7 @@
 
     python benchmarks/bench_ppo.py [--repeats 3] [--timesteps 100000] [--out benchmarks/results/ppo.md]
     make bench                      # the same, plus the env benchmark (about 20 minutes in all)
+    python benchmarks/bench_ppo.py --against REV [--repeats 5]   # ScratchPPO here against ScratchPPO at git REV
 
 Each training run is a fresh process (so peak memory is its own), and the runs alternate
 A B C D, A B C D, ... over:
@@ -22,6 +23,10 @@ overhead is how far ScratchPPO's full loop is above their sum.
 
 Scaling: ScratchPPO on the fast path (zoo config) for n_envs 8, 64, 512 and widths 64, 256, with
 one SB3 run (1 thread) each for the ratio.
+
+``--against REV`` times only ScratchPPO, this working tree against the package as it was at git revision REV
+(exported to a temporary folder and put first on the worker's PYTHONPATH), alternating, on both configs and both
+envs: whether a change made training slower, measured in one run. Written to ``results/ppo_vs_REV.md``.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ import argparse
 import json
 import platform
 import statistics
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,8 +81,11 @@ def worker(spec: dict) -> dict:
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
 
+    import sb3_scratch_ppo
     from sb3_scratch_ppo import ScratchPPO, make_vec_env
 
+    if spec.get("src"):
+        assert sb3_scratch_ppo.__file__.startswith(spec["src"]), sb3_scratch_ppo.__file__
     n_envs, kwargs = config_kwargs(spec["config"])
     n_envs = spec.get("n_envs") or n_envs
     if spec.get("width"):
@@ -118,7 +128,8 @@ def worker(spec: dict) -> dict:
 
 
 def run_worker(spec: dict) -> dict:
-    out = subprocess.run([sys.executable, str(HERE), "--worker", json.dumps(spec)], capture_output=True, text=True)
+    env = dict(os.environ, PYTHONPATH=spec["src"]) if spec.get("src") else None  # --against: the other revision first
+    out = subprocess.run([sys.executable, str(HERE), "--worker", json.dumps(spec)], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"worker {spec} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -183,6 +194,39 @@ def med_range(values: list[float], fmt: str = "{:,.0f}") -> str:
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
 
+def against(rev: str, args) -> None:
+    """ScratchPPO in this working tree against ScratchPPO at git revision ``rev``, alternating, fresh processes."""
+    repo = HERE.parent.parent
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", rev], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as old_tree:
+        archive = subprocess.run(["git", "-C", str(repo), "archive", commit], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", old_tree], input=archive, check=True)
+        trees = {"this tree": None, f"at {commit}": old_tree}
+        results: dict[tuple, list[dict]] = {}
+        for config in CONFIGS.values():
+            for seed in range(args.repeats):
+                for env_kind in ("dummy", "fast"):
+                    for tree, src in trees.items():
+                        spec = dict(algo="scratch", env=env_kind, threads=1, config=config, seed=seed,
+                                    timesteps=args.timesteps, eval_freq=0, src=src)
+                        r = run_worker(spec)
+                        results.setdefault((config, env_kind, tree), []).append(r)
+                        print(f"{config} {env_kind} seed {seed} {tree}: {r['steps_per_s']:,.0f} steps/s", flush=True)
+    lines = [f"# ScratchPPO in this tree against ScratchPPO at {commit}", "",
+             f"numpy {np.__version__}, Python {platform.python_version()}, {platform.machine()}; {args.timesteps:,} steps "
+             f"per run, {args.repeats} runs of each, alternating, each in a fresh process; env-steps per second, median "
+             "(min-max).", f"Command: `python benchmarks/bench_ppo.py --against {rev} --repeats {args.repeats} "
+             f"--timesteps {args.timesteps}`.", "",
+             f"| config | env | this tree | at {commit} | ratio of medians |", "|---|---|---:|---:|---:|"]
+    for config_name, config in CONFIGS.items():
+        for env_kind in ("dummy", "fast"):
+            new, old = ([r["steps_per_s"] for r in results[(config, env_kind, tree)]] for tree in trees)
+            lines.append(f"| {config_name} | {'DummyVecEnv' if env_kind == 'dummy' else 'fast path'} | {med_range(new)} | "
+                         f"{med_range(old)} | {statistics.median(new) / statistics.median(old):.2f} |")
+    write_report(lines, str(HERE.parent / "results" / f"ppo_vs_{commit}.md"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -191,10 +235,14 @@ def main() -> None:
     parser.add_argument("--scaling-timesteps", type=int, default=50_000)
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
     parser.add_argument("--out", default=str(HERE.parent / "results" / "ppo.md"))
+    parser.add_argument("--against", metavar="REV", help="time ScratchPPO here against ScratchPPO at git revision REV")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
+        return
+    if args.against:
+        against(args.against, args)
         return
 
     import stable_baselines3

@@ -15,8 +15,8 @@ Every distribution offers:
 - ``sample_log_prob(out, log_std, rng)``: sampled actions and their log pi(a|s) (the rollout step);
 - ``log_prob_entropy(out, log_std, actions)``: per-sample log pi(a|s) and entropy H, both summed
   over action dimensions, plus a context for
-- ``backprop(ctx, g_logp, g_ent)``: given dLoss/dlog_prob and dLoss/dentropy (arrays of shape
-  (B,); g_ent None when the loss has no entropy term, ent_coef = 0), returns dLoss/dout
+- ``backprop(ctx, g_log_prob, g_entropy)``: given dLoss/dlog_prob and dLoss/dentropy (arrays of shape
+  (B,); g_entropy None when the loss has no entropy term, ent_coef = 0), returns dLoss/dout
   (B, out_dim) and dLoss/dlog_std (or None).
 
 The gradients are derived by hand in each docstring and checked against torch autograd in
@@ -48,7 +48,7 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
     """log softmax over axis 0 of z (n, B): one categorical per column.
 
     Distributions work on logits transposed to (n, B): reductions over a short last axis are
-    ~10x slower in NumPy than over the first, and they are most of a small batch's cost.
+    much slower in NumPy than over the first, and they are most of a small batch's cost.
     """
     shifted = z - np.maximum.reduce(z, axis=0)
     shifted -= np.log(np.add.reduce(np.exp(shifted), axis=0))
@@ -70,15 +70,15 @@ def _categorical_log_prob_entropy(z: np.ndarray, actions: np.ndarray):
     return log_p[actions, cols], entropy, (log_p, p, entropy, actions, cols)
 
 
-def _categorical_backward(ctx, g_logp: np.ndarray, g_ent: np.ndarray | None) -> np.ndarray:
+def _categorical_backprop(ctx, g_log_prob: np.ndarray, g_entropy: np.ndarray | None) -> np.ndarray:
     """Gradient (n, B) w.r.t. the logits z of one categorical per column, p = softmax(z).
 
     log_prob = z_a - logsumexp(z)  =>  d log_prob / dz_j = [j == a] - p_j
     H = -sum_i p_i log p_i          =>  dH / dz_j = -p_j (log p_j + H)
     """
     log_p, p, entropy, actions, cols = ctx
-    g = p * -g_logp if g_ent is None else p * (-g_logp - g_ent * (log_p + entropy))
-    g[actions, cols] += g_logp
+    g = p * -g_log_prob if g_entropy is None else p * (-g_log_prob - g_entropy * (log_p + entropy))
+    g[actions, cols] += g_log_prob
     return g
 
 
@@ -113,8 +113,8 @@ class Categorical(Distribution):
         actions = actions.reshape(-1).astype(np.int64, copy=False)
         return _categorical_log_prob_entropy(np.ascontiguousarray(out.T), actions)
 
-    def backprop(self, ctx, g_logp, g_ent):
-        return _categorical_backward(ctx, g_logp, g_ent).T, None
+    def backprop(self, ctx, g_log_prob, g_entropy):
+        return _categorical_backprop(ctx, g_log_prob, g_entropy).T, None
 
 
 class MultiCategorical(Distribution):
@@ -140,8 +140,8 @@ class MultiCategorical(Distribution):
         entropy = sum(part[1] for part in parts)
         return log_prob, entropy, [part[2] for part in parts]
 
-    def backprop(self, ctx, g_logp, g_ent):
-        return np.concatenate([_categorical_backward(c, g_logp, g_ent) for c in ctx]).T, None
+    def backprop(self, ctx, g_log_prob, g_entropy):
+        return np.concatenate([_categorical_backprop(c, g_log_prob, g_entropy) for c in ctx]).T, None
 
 
 class Bernoulli(Distribution):
@@ -167,11 +167,11 @@ class Bernoulli(Distribution):
         entropy = (softplus - out * p).sum(axis=-1)
         return log_prob, entropy, (out, p, actions)
 
-    def backprop(self, ctx, g_logp, g_ent):
+    def backprop(self, ctx, g_log_prob, g_entropy):
         """d log_prob / dz = a - p;   dH / dz = -z p (1 - p)."""
         z, p, actions = ctx
-        g = g_logp[:, None] * (actions - p)
-        return g if g_ent is None else g - g_ent[:, None] * z * p * (1.0 - p), None
+        g = g_log_prob[:, None] * (actions - p)
+        return g if g_entropy is None else g - g_entropy[:, None] * z * p * (1.0 - p), None
 
 
 class DiagGaussian(Distribution):
@@ -201,14 +201,14 @@ class DiagGaussian(Distribution):
         entropy = np.broadcast_to((0.5 + LOG_SQRT_2PI + log_std).sum(), (len(out),))
         return log_prob, entropy, (diff, inv_var)
 
-    def backprop(self, ctx, g_logp, g_ent):
+    def backprop(self, ctx, g_log_prob, g_entropy):
         """d log_prob / d mu = (a - mu) / sigma^2;  d log_prob / d log_std = (a - mu)^2 / sigma^2 - 1;  dH / d log_std = 1."""
         diff, inv_var = ctx
         scaled = diff * inv_var
-        g_mean = g_logp[:, None] * scaled
-        g_log_std = (g_logp[:, None] * (diff * scaled - 1.0)).sum(axis=0)
-        if g_ent is not None:
-            g_log_std += g_ent.sum()
+        g_mean = g_log_prob[:, None] * scaled
+        g_log_std = (g_log_prob[:, None] * (diff * scaled - 1.0)).sum(axis=0)
+        if g_entropy is not None:
+            g_log_std += g_entropy.sum()
         return g_mean, g_log_std
 
 

@@ -42,27 +42,27 @@ def test_distribution_log_prob_entropy_and_gradients(name, rng):
     out = rng.normal(size=(B, ours.out_dim)) * 2
     log_std = rng.normal(size=ours.out_dim) * 0.5 if name == "Box" else None
     actions = random_actions(space, B, rng)
-    g_logp, g_ent = rng.normal(size=B), rng.normal(size=B)
+    g_log_prob, g_ent = rng.normal(size=B), rng.normal(size=B)
 
     out_t = torch.tensor(out, requires_grad=True)
     log_std_t = torch.tensor(log_std, requires_grad=True) if log_std is not None else None
     dist = ref.proba_distribution(out_t, log_std_t) if name == "Box" else ref.proba_distribution(out_t)
     lp_t, ent_t = dist.log_prob(torch.tensor(actions)), dist.entropy()
-    (torch.tensor(g_logp) @ lp_t + torch.tensor(g_ent) @ ent_t).backward()
+    (torch.tensor(g_log_prob) @ lp_t + torch.tensor(g_ent) @ ent_t).backward()
 
     lp, ent, ctx = ours.log_prob_entropy(out, log_std, actions)
     np.testing.assert_allclose(lp, lp_t.detach().numpy(), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(ent, ent_t.detach().numpy(), rtol=RTOL, atol=ATOL)
-    g_out, g_log_std = ours.backprop(ctx, g_logp, g_ent)
+    g_out, g_log_std = ours.backprop(ctx, g_log_prob, g_ent)
     np.testing.assert_allclose(g_out, out_t.grad.numpy(), rtol=RTOL, atol=ATOL)
     if name == "Box":
         np.testing.assert_allclose(g_log_std, log_std_t.grad.numpy(), rtol=RTOL, atol=ATOL)
     else:
         assert g_log_std is None
 
-    # g_ent=None (ent_coef = 0: no entropy term) is the same as a zero dLoss/dentropy.
-    g_out_none, g_log_std_none = ours.backprop(ctx, g_logp, None)
-    g_out_zero, g_log_std_zero = ours.backprop(ctx, g_logp, np.zeros(B))
+    # g_entropy=None (ent_coef = 0: no entropy term) is the same as a zero dLoss/dentropy.
+    g_out_none, g_log_std_none = ours.backprop(ctx, g_log_prob, None)
+    g_out_zero, g_log_std_zero = ours.backprop(ctx, g_log_prob, np.zeros(B))
     np.testing.assert_allclose(g_out_none, g_out_zero, rtol=1e-12, atol=0)
     if name == "Box":
         np.testing.assert_allclose(g_log_std_none, g_log_std_zero, rtol=1e-12, atol=0)
