@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_report import write_report
+from bench_report import export_revision, write_report
 
 HERE = Path(__file__).resolve()
 RUNNERS = {  # name -> (algorithm, env kind, torch threads; 0 = torch's default)
@@ -196,12 +196,8 @@ def med_range(values: list[float], fmt: str = "{:,.0f}") -> str:
 
 def against(rev: str, args) -> None:
     """ScratchPPO in this working tree against ScratchPPO at git revision ``rev``, alternating, fresh processes."""
-    repo = HERE.parent.parent
-    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", rev], capture_output=True, text=True,
-                            check=True).stdout.strip()
     with tempfile.TemporaryDirectory() as old_tree:
-        archive = subprocess.run(["git", "-C", str(repo), "archive", commit], capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", old_tree], input=archive, check=True)
+        commit = export_revision(rev, old_tree)
         trees = {"this tree": None, f"at {commit}": old_tree}
         results: dict[tuple, list[dict]] = {}
         for config in CONFIGS.values():
@@ -224,7 +220,7 @@ def against(rev: str, args) -> None:
             new, old = ([r["steps_per_s"] for r in results[(config, env_kind, tree)]] for tree in trees)
             lines.append(f"| {config_name} | {'DummyVecEnv' if env_kind == 'dummy' else 'fast path'} | {med_range(new)} | "
                          f"{med_range(old)} | {statistics.median(new) / statistics.median(old):.2f} |")
-    write_report(lines, str(HERE.parent / "results" / f"ppo_vs_{commit}.md"))
+    write_report(lines, args.out or str(HERE.parent / "results" / f"ppo_vs_{commit}.md"))
 
 
 def main() -> None:
@@ -234,7 +230,7 @@ def main() -> None:
     parser.add_argument("--eval-freq", type=int, default=5_000)
     parser.add_argument("--scaling-timesteps", type=int, default=50_000)
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
-    parser.add_argument("--out", default=str(HERE.parent / "results" / "ppo.md"))
+    parser.add_argument("--out", help="the report (default: results/ppo.md, with --against results/ppo_vs_REV.md)")
     parser.add_argument("--against", metavar="REV", help="time ScratchPPO here against ScratchPPO at git revision REV")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -244,6 +240,7 @@ def main() -> None:
     if args.against:
         against(args.against, args)
         return
+    args.out = args.out or str(HERE.parent / "results" / "ppo.md")
 
     import stable_baselines3
     import torch

@@ -16,3 +16,24 @@ def test_bench_ppo_runs_and_reports(tmp_path):
         assert report.count(f"| {runner} |") == 2, runner  # one row per config
     assert report.count("| zoo | (") == 4 and report.count("| defaults | (") == 4
     assert "## The floor" in report and report.count("%") >= 4
+
+
+def test_bench_ppo_against_a_revision_imports_that_revision(tmp_path):
+    """--against exports the revision and its workers import the package from there (the worker asserts it)."""
+    out = tmp_path / "vs.md"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_ppo.py"), "--against", "HEAD", "--repeats", "1",
+                    "--timesteps", "256", "--out", str(out)], check=True, capture_output=True, timeout=600)
+    report = out.read_text()
+    assert report.count("| DummyVecEnv |") == 2 and report.count("| fast path |") == 2
+    assert "| this tree | at " in report
+
+
+def test_fingerprints_are_reproducible_and_compare_revisions():
+    """The same code trains to the same hash in two fresh processes; --against prints both trees' hashes."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "fingerprint.py"), "--cases", "multidiscrete"]
+    first, second = (subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600).stdout for _ in range(2))
+    assert first == second and first.startswith("multidiscrete ")
+    out = subprocess.run([*cmd, "--against", "HEAD"], capture_output=True, text=True, timeout=600)
+    row = out.stdout.splitlines()[-1].split()
+    assert row[0] == "multidiscrete" and len(row[1]) == len(row[2]) == 16 and row[3] in ("identical", "DIFFERENT")
+    assert out.returncode == (0 if row[3] == "identical" else 1)
