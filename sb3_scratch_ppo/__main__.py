@@ -9,14 +9,14 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+
+from sb3_scratch_ppo import ScratchPPO, zoo
+from sb3_scratch_ppo import parity as par
 
 
 def run(env_id: str, seed: int, n_eval_episodes: int, out: Path, timesteps: int | None) -> None:
-    from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.monitor import Monitor
-
-    from sb3_scratch_ppo import ScratchPPO, zoo
-
     config = zoo.load(env_id)
     n_timesteps = timesteps or config.n_timesteps
     print(f"Training ScratchPPO on {env_id} for {n_timesteps:,} steps with the zoo's values from {config.path.name}:")
@@ -45,12 +45,6 @@ PILOT_SEEDS = 10
 
 def cannot_run(env_id: str, config_path: str | None) -> str | None:
     """Why an entry cannot run here (gSDE, a missing dependency), or None."""
-    import gymnasium as gym
-
-    from sb3_scratch_ppo import zoo
-
-    import scratch_envs  # noqa: F401
-
     if zoo.load(env_id, config_path).uses_sde:
         return "the entry uses gSDE (use_sde=True), which ScratchPPO does not implement yet."
     try:
@@ -61,9 +55,6 @@ def cannot_run(env_id: str, config_path: str | None) -> str | None:
 
 
 def parity(args: argparse.Namespace) -> None:
-    from sb3_scratch_ppo import parity as par
-    from sb3_scratch_ppo import zoo
-
     env_ids = list(zoo.read_entries(args.config)) if args.env == ["all"] else args.env
     skipped = {env_id: why for env_id in env_ids if (why := cannot_run(env_id, args.config))}
     for env_id, why in skipped.items():
@@ -98,19 +89,19 @@ def main(argv: list[str] | None = None) -> None:
     job.add_argument("--eval-episodes", type=int, default=20)
     job.add_argument("--timesteps", type=int, default=None, help="default: the entry's n_timesteps")
     job.add_argument("--out", type=Path, default=Path("runs/scratch_ppo_cartpole"))
-    par = sub.add_parser("parity", help="reward parity of ScratchPPO against SB3's PPO on zoo configs")
-    par.add_argument("--env", nargs="+", default=["CartPole-v1"], help="env ids from the config file, or: all")
-    par.add_argument("--seeds", default="10", type=lambda v: v if v == "auto" else str(int(v)),
+    cmd = sub.add_parser("parity", help="reward parity of ScratchPPO against SB3's PPO on zoo configs")
+    cmd.add_argument("--env", nargs="+", default=["CartPole-v1"], help="env ids from the config file, or: all")
+    cmd.add_argument("--seeds", default="10", type=lambda v: v if v == "auto" else str(int(v)),
                      help="seeds per learner, or 'auto': a pilot of 10, then as many as its spread asks for "
                           "(results already in --results are reused)")
-    par.add_argument("--max-seeds", type=int, default=40, help="the most seeds --seeds auto may ask for")
-    par.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
-    par.add_argument("--margin", type=float, default=0.1, help="equivalence margin, as a fraction of |mean(SB3)|")
-    par.add_argument("--timesteps", type=int, default=None, help="default: each entry's n_timesteps")
-    par.add_argument("--config", default=None, help="a ppo.yml in the zoo's format (default: zoo_configs/ppo.yml)")
-    par.add_argument("--results", type=Path, default=Path("runs/parity/results.json"))
-    par.add_argument("--report", type=Path, default=Path("runs/parity/report.md"))
-    par.add_argument("--no-control", action="store_true", help="skip the negative control (then power is not shown)")
+    cmd.add_argument("--max-seeds", type=int, default=40, help="the most seeds --seeds auto may ask for")
+    cmd.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    cmd.add_argument("--margin", type=float, default=0.1, help="equivalence margin, as a fraction of |mean(SB3)|")
+    cmd.add_argument("--timesteps", type=int, default=None, help="default: each entry's n_timesteps")
+    cmd.add_argument("--config", default=None, help="a ppo.yml in the zoo's format (default: zoo_configs/ppo.yml)")
+    cmd.add_argument("--results", type=Path, default=Path("runs/parity/results.json"))
+    cmd.add_argument("--report", type=Path, default=Path("runs/parity/report.md"))
+    cmd.add_argument("--no-control", action="store_true", help="skip the negative control (then power is not shown)")
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args.env, args.seed, args.eval_episodes, args.out, args.timesteps)
