@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
-import os
 import subprocess
 import sys
 import tempfile

@@ -30,12 +30,12 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-import numpy as np
 import gymnasium as gym
+import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.utils import maybe_parse_reset_bounds
-from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from scratch_envs import rendering

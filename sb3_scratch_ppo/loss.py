@@ -6,8 +6,8 @@ dLoss/dparams into the policy's flat gradient buffer for clipping and Adam (opti
 
 from __future__ import annotations
 
-from typing import NamedTuple
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 import math
 from collections import OrderedDict
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces

@@ -16,8 +16,8 @@ GAE (Schulman et al. 2016), backwards over t, with episode_start[t] = "obs[t] be
 
 from __future__ import annotations
 
-from typing import NamedTuple
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
