@@ -307,15 +307,13 @@ class ScratchPPO(OnPolicyAlgorithm):
             self.logger.record("train/clip_range_vf", clip_range_vf)
 
 
-SB3_MLP_POLICY = "stable_baselines3.common.policies.ActorCriticPolicy"  # SB3's MlpPolicy class, by its full name
-
-
 def _our_policy_class(policy: Any) -> type[ActorCriticPolicy]:
     """Our MlpPolicy for ``policy``: ours as is, SB3's ActorCriticPolicy (whose weights have the same layout)
     mapped to ours, so that models saved by SB3's PPO load; anything else is refused."""
     if isinstance(policy, type) and issubclass(policy, ActorCriticPolicy):
         return policy
-    if isinstance(policy, type) and f"{policy.__module__}.{policy.__name__}" == SB3_MLP_POLICY:
+    is_sb3_class = isinstance(policy, type) and policy.__module__.startswith("stable_baselines3.")
+    if is_sb3_class and policy.__name__ == "ActorCriticPolicy":
         return ActorCriticPolicy
     raise ValueError(
         f"policy={policy!r}: ScratchPPO takes 'MlpPolicy' or sb3_scratch_ppo.MlpPolicy (and loads models saved by "
