@@ -9,11 +9,11 @@ One class per action space, as SB3's (``make_proba_distribution``):
 | MultiDiscrete | MultiCategorical   | sum(nvec) logits           |                     |
 | MultiBinary   | Bernoulli          | n logits                   |                     |
 
-Every distribution offers:
+Every distribution offers (``latent``, the policy's latent_pi, is read by gSDE only: ``gsde.py``):
 
-- ``sample(out, log_std, rng)`` and ``mode(out, log_std)``: actions for a batch;
-- ``sample_log_prob(out, log_std, rng)``: sampled actions and their log pi(a|s) (the rollout step);
-- ``log_prob_entropy(out, log_std, actions)``: per-sample log pi(a|s) and entropy H, both summed
+- ``sample(out, log_std, rng, latent)`` and ``mode(out, log_std, latent)``: actions for a batch;
+- ``sample_log_prob(out, log_std, rng, latent)``: sampled actions and their log pi(a|s) (the rollout step);
+- ``log_prob_entropy(out, log_std, actions, latent)``: per-sample log pi(a|s) and entropy H, both summed
   over action dimensions, plus a context for
 - ``backprop(ctx, g_log_prob, g_entropy)``: given dLoss/dlog_prob and dLoss/dentropy (arrays of shape
   (B,); g_entropy None when the loss has no entropy term, ent_coef = 0), returns dLoss/dout
@@ -85,10 +85,10 @@ def _categorical_backprop(ctx, g_log_prob: np.ndarray, g_entropy: np.ndarray | N
 class Distribution:
     """What every distribution below shares: the rollout step's sample and log-probability."""
 
-    def sample_log_prob(self, out, log_std, rng):
+    def sample_log_prob(self, out, log_std, rng, latent=None):
         """A sampled action per row and its log-probability (the rollout step: no entropy needed)."""
-        actions = self.sample(out, log_std, rng)
-        return actions, self.log_prob_entropy(out, log_std, actions)[0]
+        actions = self.sample(out, log_std, rng, latent)
+        return actions, self.log_prob_entropy(out, log_std, actions, latent)[0]
 
 
 class Categorical(Distribution):
@@ -98,18 +98,18 @@ class Categorical(Distribution):
         self.out_dim = n
         self.action_dtype = np.int64
 
-    def sample(self, out, log_std, rng):
+    def sample(self, out, log_std, rng, latent=None):
         return _sample_categorical(_log_softmax(out.T), rng)
 
-    def mode(self, out, log_std):
+    def mode(self, out, log_std, latent=None):
         return out.argmax(axis=-1)
 
-    def sample_log_prob(self, out, log_std, rng):
+    def sample_log_prob(self, out, log_std, rng, latent=None):
         log_p = _log_softmax(out.T)
         actions = _sample_categorical(log_p, rng)
         return actions, log_p[actions, _arange(len(actions))]
 
-    def log_prob_entropy(self, out, log_std, actions):
+    def log_prob_entropy(self, out, log_std, actions, latent=None):
         actions = actions.reshape(-1).astype(np.int64, copy=False)
         return _categorical_log_prob_entropy(np.ascontiguousarray(out.T), actions)
 
@@ -126,13 +126,13 @@ class MultiCategorical(Distribution):
         self.out_dim = int(sum(self.nvec))
         self.action_dtype = np.int64
 
-    def sample(self, out, log_std, rng):
+    def sample(self, out, log_std, rng, latent=None):
         return np.stack([_sample_categorical(_log_softmax(z), rng) for z in np.split(out.T, self.splits)], axis=1)
 
-    def mode(self, out, log_std):
+    def mode(self, out, log_std, latent=None):
         return np.stack([z.argmax(axis=-1) for z in np.split(out, self.splits, axis=-1)], axis=1)
 
-    def log_prob_entropy(self, out, log_std, actions):
+    def log_prob_entropy(self, out, log_std, actions, latent=None):
         actions = actions.reshape(len(out), -1).astype(np.int64)
         parts = [_categorical_log_prob_entropy(z, actions[:, i])
                  for i, z in enumerate(np.split(np.ascontiguousarray(out.T), self.splits))]
@@ -151,14 +151,14 @@ class Bernoulli(Distribution):
         self.out_dim = n
         self.action_dtype = np.float32  # SB3 returns float 0./1. actions here
 
-    def sample(self, out, log_std, rng):
+    def sample(self, out, log_std, rng, latent=None):
         p = sigmoid(out)
         return (rng.random(out.shape) < p).astype(np.float32)
 
-    def mode(self, out, log_std):
+    def mode(self, out, log_std, latent=None):
         return (out > 0).astype(np.float32)  # round(p), with round(0.5) = 0 as torch.round
 
-    def log_prob_entropy(self, out, log_std, actions):
+    def log_prob_entropy(self, out, log_std, actions, latent=None):
         """log_prob = a z - softplus(z);  H = softplus(z) - z p  (each summed over the n dims)."""
         actions = actions.reshape(out.shape).astype(out.dtype)
         softplus = np.logaddexp(0.0, out)
@@ -187,13 +187,13 @@ class DiagGaussian(Distribution):
         self.out_dim = k
         self.action_dtype = np.float32
 
-    def sample(self, out, log_std, rng):
+    def sample(self, out, log_std, rng, latent=None):
         return out + np.exp(log_std) * rng.standard_normal(out.shape, dtype=out.dtype)
 
-    def mode(self, out, log_std):
+    def mode(self, out, log_std, latent=None):
         return out
 
-    def log_prob_entropy(self, out, log_std, actions):
+    def log_prob_entropy(self, out, log_std, actions, latent=None):
         actions = actions.reshape(out.shape)
         inv_var = np.exp(-2.0 * log_std)
         diff = actions - out
