@@ -85,6 +85,10 @@ def _categorical_backprop(ctx, g_log_prob: np.ndarray, g_entropy: np.ndarray | N
 class Distribution:
     """What every distribution below shares: the rollout step's sample and log-probability."""
 
+    def log_std_shape(self, latent_dim: int) -> tuple[int, ...] | None:
+        """The shape of the policy's ``log_std`` parameter, or None: none (only Gaussians have one)."""
+        return None
+
     def sample_log_prob(self, out, log_std, rng, latent=None):
         """A sampled action per row and its log-probability (the rollout step: no entropy needed)."""
         actions = self.sample(out, log_std, rng, latent)
@@ -186,6 +190,9 @@ class DiagGaussian(Distribution):
     def __init__(self, k: int):
         self.out_dim = k
         self.action_dtype = np.float32
+
+    def log_std_shape(self, latent_dim: int) -> tuple[int, ...]:
+        return (self.out_dim,)
 
     def sample(self, out, log_std, rng, latent=None):
         return out + np.exp(log_std) * rng.standard_normal(out.shape, dtype=out.dtype)

@@ -21,29 +21,29 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.utils import is_vectorized_observation
 
-from sb3_scratch_ppo.distributions import DiagGaussian, make_distribution
+from sb3_scratch_ppo.distributions import make_distribution
 from sb3_scratch_ppo.extractors import FlattenExtractor, MlpExtractor
+from sb3_scratch_ppo.gsde import StateDependentNoise
 from sb3_scratch_ppo.layers import FlatParameters, linear_shapes, make_activation, orthogonal, torch_default_init
 from sb3_scratch_ppo.optimizer import Adam, to_numpy
 
 # Keyword arguments of SB3's ActorCriticPolicy that this policy does not implement (beyond their defaults).
-_UNSUPPORTED_DEFAULTS = {"squash_output": False, "features_extractor_kwargs": None}
+_UNSUPPORTED_DEFAULTS = {"features_extractor_kwargs": None}
 
 # The fused rollout network (FusedActorCritic) is used while batch size x its weights stays below this many
 # multiply-adds: past it, the block-diagonal zeros cost more than the calls saved.
 FUSED_MAX_MACS = 150_000
 
 
-def check_policy_kwargs(unsupported: dict[str, Any], use_sde: bool, features_extractor_class: Any, optimizer_class: Any,
-                        optimizer_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+def check_policy_kwargs(unsupported: dict[str, Any], use_sde: bool, squash_output: bool, features_extractor_class: Any,
+                        optimizer_class: Any, optimizer_kwargs: dict[str, Any] | None) -> dict[str, Any]:
     """Refuse, with the argument's name, what MlpPolicy does not implement; return Adam's keyword arguments."""
     for key, value in unsupported.items():
         if key not in _UNSUPPORTED_DEFAULTS:
             raise TypeError(f"policy_kwargs: unexpected keyword argument {key!r} for MlpPolicy")
         if value != _UNSUPPORTED_DEFAULTS[key]:
             raise NotImplementedError(f"policy_kwargs: {key}={value!r} is not implemented by ScratchPPO's MlpPolicy")
-    if use_sde:
-        raise NotImplementedError("use_sde=True (gSDE) is not implemented yet in ScratchPPO; use use_sde=False")
+    assert not (squash_output and not use_sde), "squash_output=True is only available when using gSDE (use_sde=True)"
     if features_extractor_class is not None and getattr(features_extractor_class, "__name__", "") != "FlattenExtractor":
         raise NotImplementedError(
             f"policy_kwargs: features_extractor_class={features_extractor_class!r} is not supported; "
@@ -61,8 +61,9 @@ def check_policy_kwargs(unsupported: dict[str, Any], use_sde: bool, features_ext
 class ActorCriticPolicy:
     """SB3's ActorCriticPolicy for MlpPolicy, in NumPy. Constructed by ScratchPPO from ``policy_kwargs``.
 
-    Accepted as in SB3 and without effect here: ``full_std`` and ``use_expln`` (gSDE only) and
-    ``share_features_extractor`` (the flatten extractor has no parameters to share).
+    With ``use_sde`` the actions come from gSDE (``gsde.py``; ``full_std``, ``use_expln``, ``squash_output``);
+    without it ``full_std`` and ``use_expln`` are accepted and ignored, as in SB3. ``share_features_extractor`` is
+    accepted and has no effect: the flatten extractor has no parameters to share.
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class ActorCriticPolicy:
         log_std_init: float = 0.0,
         full_std: bool = True,
         use_expln: bool = False,
+        squash_output: bool = False,
         normalize_images: bool = True,
         features_extractor_class: Any = None,
         share_features_extractor: bool = True,
@@ -86,8 +88,8 @@ class ActorCriticPolicy:
         dtype: Any = np.float32,
         **unsupported: Any,
     ):
-        optimizer_kwargs = check_policy_kwargs(unsupported, use_sde, features_extractor_class, optimizer_class,
-                                               optimizer_kwargs)
+        optimizer_kwargs = check_policy_kwargs(unsupported, use_sde, squash_output, features_extractor_class,
+                                               optimizer_class, optimizer_kwargs)
         self.observation_space = observation_space
         self.action_space = action_space
         self.normalize_images = normalize_images
@@ -96,16 +98,21 @@ class ActorCriticPolicy:
         self.ortho_init = ortho_init
         self.log_std_init = log_std_init
         self.net_arch = net_arch
+        self.use_sde, self.squash_output = use_sde, squash_output
 
         self.features_extractor = FlattenExtractor(observation_space, normalize_images)
         self.features_dim = self.features_extractor.features_dim
         self.mlp_extractor = MlpExtractor(self.features_dim, net_arch, make_activation(activation_fn))
-        self.action_dist = make_distribution(action_space)
-        self.has_log_std = isinstance(self.action_dist, DiagGaussian)
+        if use_sde:  # Box only: BaseAlgorithm refuses gSDE for other action spaces
+            self.action_dist = StateDependentNoise(int(np.prod(action_space.shape)), full_std, use_expln, squash_output)
+        else:
+            self.action_dist = make_distribution(action_space)
+        log_std_shape = self.action_dist.log_std_shape(self.mlp_extractor.latent_dim_pi)
+        self.has_log_std = log_std_shape is not None
 
         # Every parameter in one flat buffer, in SB3's state_dict order; then the layers on their views.
         out_dim = self.action_dist.out_dim
-        shapes = [("log_std", (out_dim,))] if self.has_log_std else []
+        shapes = [("log_std", log_std_shape)] if self.has_log_std else []
         shapes += self.mlp_extractor.parameter_shapes("mlp_extractor")
         shapes += linear_shapes("action_net", self.mlp_extractor.latent_dim_pi, out_dim)
         shapes += linear_shapes("value_net", self.mlp_extractor.latent_dim_vf, 1)
@@ -115,6 +122,8 @@ class ActorCriticPolicy:
         self.mlp_extractor.bind(flat, "mlp_extractor")
         self.action_net, self.value_net = flat.linear("action_net"), flat.linear("value_net")
         self._init_weights()
+        if use_sde:
+            self.reset_noise()  # as SB3's construction: one shared matrix
 
         self.optimizer = Adam(self.params, self.grads, list(self.param_views.values()), lr=lr_schedule(1), **optimizer_kwargs)
 
@@ -138,6 +147,11 @@ class ActorCriticPolicy:
     def log_std(self) -> np.ndarray | None:
         return self.param_views["log_std"] if self.has_log_std else None
 
+    def reset_noise(self, n_envs: int = 1) -> None:
+        """gSDE: draw new exploration matrices, one per env (SB3's reset_noise)."""
+        assert isinstance(self.action_dist, StateDependentNoise), "reset_noise() is only available when using gSDE"
+        self.action_dist.sample_weights(self.log_std, n_envs, self.rng)
+
     # --- forward and backward ----------------------------------------------------------------------------
 
     def preprocess(self, obs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -147,15 +161,16 @@ class ActorCriticPolicy:
     def forward(self, x: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Actions (sampled, or the mode), V(s) (B,) and log pi(a|s) (B,) for a batch of network inputs."""
         latent_pi, latent_vf = self.mlp_extractor.forward(self.features_extractor.forward(x))
-        return self.act(self.action_net.forward(latent_pi), self.value_net.forward(latent_vf)[:, 0], deterministic)
+        out, values = self.action_net.forward(latent_pi), self.value_net.forward(latent_vf)[:, 0]
+        return self.act(out, values, latent_pi, deterministic)
 
-    def act(self, out: np.ndarray, values: np.ndarray, deterministic: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """forward's last step, from action_net's output and V(s): actions, values, log pi(a|s)."""
+    def act(self, out: np.ndarray, values: np.ndarray, latent_pi: np.ndarray, deterministic: bool):
+        """forward's last step, from action_net's output, V(s) and latent_pi: actions, values, log pi(a|s)."""
         if deterministic:
-            actions = self.action_dist.mode(out, self.log_std)
-            log_prob = self.action_dist.log_prob_entropy(out, self.log_std, actions)[0]
+            actions = self.action_dist.mode(out, self.log_std, latent_pi)
+            log_prob = self.action_dist.log_prob_entropy(out, self.log_std, actions, latent_pi)[0]
         else:
-            actions, log_prob = self.action_dist.sample_log_prob(out, self.log_std, self.rng)
+            actions, log_prob = self.action_dist.sample_log_prob(out, self.log_std, self.rng, latent_pi)
         return actions.reshape((-1, *self.action_space.shape)), values, log_prob
 
     def rollout_net(self, batch_size: int, deterministic: bool = False) -> Callable:
@@ -173,8 +188,30 @@ class ActorCriticPolicy:
     def predict_values(self, x: np.ndarray) -> np.ndarray:
         return self.value_net.forward(self.mlp_extractor.forward_critic(self.features_extractor.forward(x)))[:, 0]
 
-    def action_net_output(self, x: np.ndarray) -> np.ndarray:
-        return self.action_net.forward(self.mlp_extractor.forward_actor(self.features_extractor.forward(x)))
+    def actions_from(self, x: np.ndarray, deterministic: bool) -> np.ndarray:
+        """Actions for a batch of network inputs, as the distribution returns them (gSDE: tanh'd if squashing)."""
+        latent_pi = self.mlp_extractor.forward_actor(self.features_extractor.forward(x))
+        out = self.action_net.forward(latent_pi)
+        if deterministic:
+            return self.action_dist.mode(out, self.log_std, latent_pi)
+        return self.action_dist.sample(out, self.log_std, self.rng, latent_pi)
+
+    def env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """What the env gets for the distribution's Box actions: unscaled from [-1, 1] when squashing, else clipped
+        to the bounds (the rollout stores the actions as drawn)."""
+        if self.squash_output:
+            return self.unscale_action(actions)
+        return np.clip(actions, self.action_space.low, self.action_space.high)
+
+    def unscale_action(self, scaled_action: np.ndarray) -> np.ndarray:
+        """SB3's: from [-1, 1] to [low, high]."""
+        low, high = self.action_space.low, self.action_space.high
+        return low + (0.5 * (scaled_action + 1.0) * (high - low))
+
+    def scale_action(self, action: np.ndarray) -> np.ndarray:
+        """SB3's: from [low, high] to [-1, 1]."""
+        low, high = self.action_space.low, self.action_space.high
+        return 2.0 * ((action - low) / (high - low)) - 1.0
 
     def evaluate_actions(self, x: np.ndarray, actions: np.ndarray):
         """Training step: V(s), log pi(a|s), H(pi(.|s)), each (B,), and the cache for ``backprop``."""
@@ -183,7 +220,7 @@ class ActorCriticPolicy:
         latent_pi, latent_vf = self.mlp_extractor.forward(features, mlp_cache)
         out = self.action_net.forward(latent_pi)
         values = self.value_net.forward(latent_vf)[:, 0]
-        log_prob, entropy, dist_ctx = self.action_dist.log_prob_entropy(out, self.log_std, actions)
+        log_prob, entropy, dist_ctx = self.action_dist.log_prob_entropy(out, self.log_std, actions, latent_pi)
         return values, log_prob, entropy, (latent_pi, latent_vf, mlp_cache, dist_ctx)
 
     def backprop(self, cache, g_values: np.ndarray, g_log_prob: np.ndarray, g_entropy: np.ndarray | None) -> None:
@@ -219,14 +256,9 @@ class ActorCriticPolicy:
                 "vs `obs = vec_env.reset()` (SB3 VecEnv)."
             )
         x, vectorized = self.obs_to_tensor(observation)
-        out = self.action_net_output(x)
-        if deterministic:
-            actions = self.action_dist.mode(out, self.log_std)
-        else:
-            actions = self.action_dist.sample(out, self.log_std, self.rng)
-        actions = np.asarray(actions).reshape((-1, *self.action_space.shape))
+        actions = np.asarray(self.actions_from(x, deterministic)).reshape((-1, *self.action_space.shape))
         if isinstance(self.action_space, spaces.Box):
-            actions = np.clip(actions, self.action_space.low, self.action_space.high)
+            actions = self.env_actions(actions)
         if not vectorized:
             actions = actions.squeeze(axis=0)
         return actions, state
@@ -279,6 +311,7 @@ class FusedActorCritic:
 
     def __init__(self, policy: ActorCriticPolicy, deterministic: bool = False):
         self.policy, self.deterministic = policy, deterministic
+        self.latent_dim_pi = policy.mlp_extractor.latent_dim_pi  # the last hidden layer is [latent_pi, latent_vf]
         self.activation = policy.mlp_extractor.activation
         self.layers = []
         pi, vf = policy.mlp_extractor.policy_net.layers, policy.mlp_extractor.value_net.layers
@@ -302,4 +335,4 @@ class FusedActorCritic:
             x = self.activation.forward(z)
         out = x @ head_weight
         out += head_bias
-        return self.policy.act(out[:, :-1], out[:, -1], self.deterministic)
+        return self.policy.act(out[:, :-1], out[:, -1], x[:, : self.latent_dim_pi], self.deterministic)

@@ -57,8 +57,8 @@ class ScratchPPO(OnPolicyAlgorithm):
     :param ent_coef: entropy coefficient
     :param vf_coef: value-loss coefficient
     :param max_grad_norm: maximum norm of the joint gradient
-    :param use_sde: gSDE; not implemented yet (raises)
-    :param sde_sample_freq: gSDE only
+    :param use_sde: generalized State-Dependent Exploration instead of independent Gaussian noise (Box actions)
+    :param sde_sample_freq: with gSDE, draw new exploration matrices every this many steps (-1: once per rollout)
     :param rollout_buffer_class: must be None (the rollout storage is ours)
     :param rollout_buffer_kwargs: must be None or empty
     :param target_kl: stop the update early when the approximate KL exceeds 1.5 * target_kl
@@ -118,8 +118,6 @@ class ScratchPPO(OnPolicyAlgorithm):
             device=device, seed=seed, _init_setup_model=False,
             supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
         )
-        if use_sde:
-            raise NotImplementedError("use_sde=True (gSDE) is not implemented yet in ScratchPPO; use use_sde=False")
 
         # A copy of PPO.__init__'s checks (stable_baselines3 2.9 ppo/ppo.py:138-168): they are PPO's, not its base's.
         if normalize_advantage:
@@ -155,7 +153,8 @@ class ScratchPPO(OnPolicyAlgorithm):
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         self.policy = self.policy_class(
-            self.observation_space, self.action_space, self.lr_schedule, seed=self.seed, **self.policy_kwargs
+            self.observation_space, self.action_space, self.lr_schedule, use_sde=self.use_sde, seed=self.seed,
+            **self.policy_kwargs,
         )
         self.rollout_buffer = RolloutStorage(
             self.n_steps, self.n_envs, (self.policy.features_dim,), self.action_space.shape,
@@ -200,14 +199,18 @@ class ScratchPPO(OnPolicyAlgorithm):
         self.policy.set_training_mode(False)
         n_steps = 0  # the step counter (callbacks read it by this name, as in SB3); step t goes to storage row t
         net = self.policy.rollout_net(env.num_envs)  # the weights do not change during a rollout
+        if self.use_sde:
+            self.policy.reset_noise(env.num_envs)  # new exploration matrices, one per env
         callback.on_rollout_start()
         is_box = isinstance(self.action_space, spaces.Box)
 
         while n_steps < n_rollout_steps:
+            if self.use_sde and self.sde_sample_freq > 0 and n_steps % self.sde_sample_freq == 0:
+                self.policy.reset_noise(env.num_envs)  # at step 0 too, as SB3: a second draw right after the first
             obs = self.policy.preprocess(self._last_obs, out=rollout_buffer.observations[n_steps])
             actions, values, log_probs = net(obs)
-            # The storage keeps the sampled action; the env gets it clipped to the bounds.
-            clipped_actions = np.clip(actions, self.action_space.low, self.action_space.high) if is_box else actions
+            # The storage keeps the action as drawn; the env gets it clipped to the bounds (unscaled when squashed).
+            clipped_actions = self.policy.env_actions(actions) if is_box else actions
 
             new_obs, rewards, dones, infos = env.step(clipped_actions)
             self.num_timesteps += env.num_envs

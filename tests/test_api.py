@@ -108,9 +108,14 @@ def test_rollout_not_multiple_of_batch_size_warns_like_ppo():
     assert messages[0] == messages[1]
 
 
-def test_use_sde_is_not_implemented_yet():
-    with pytest.raises(NotImplementedError, match=r"gSDE.*not implemented yet"):
-        ScratchPPO("MlpPolicy", "Pendulum-v1", use_sde=True)
+def test_gsde_with_discrete_actions_raises_like_ppo():
+    err = _both_raise(dict(use_sde=True))
+    assert err.type is ValueError and "can only be used with continuous actions" in str(err.value)
+
+
+def test_squash_output_without_gsde_raises_like_ppo():
+    err = _both_raise(dict(policy_kwargs=dict(squash_output=True)), env_factory=lambda: "Pendulum-v1")
+    assert err.type is AssertionError and "only available when using gSDE" in str(err.value)
 
 
 @pytest.mark.parametrize(

@@ -149,20 +149,33 @@ def sb3_ppo_loss(ref, obs, actions, old_values, old_log_prob, advantages, return
     [(None, 0.0, True), (0.05, 0.01, True), (None, 0.02, False), (0.2, 0.0, False)],
 )
 def test_ppo_loss_backward_equals_autograd(action, clip_range_vf, ent_coef, normalize_advantage, rng):
+    check_ppo_loss_backward(ACTION_SPACES[action], {}, (0.2, clip_range_vf, ent_coef, 0.5, normalize_advantage), rng)
+
+
+@pytest.mark.parametrize("full_std, use_expln, squash_output",
+                         [(f, e, s) for f in (True, False) for e in (False, True) for s in (False, True)])
+def test_gsde_ppo_loss_backward_equals_autograd(full_std, use_expln, squash_output, rng):
+    """gSDE through the whole loss, entropy term included (-log_prob when squashing, as SB3's PPO)."""
+    kwargs = dict(use_sde=True, full_std=full_std, use_expln=use_expln, squash_output=squash_output, log_std_init=-0.4)
+    check_ppo_loss_backward(ACTION_SPACES["Box"], kwargs, (0.2, 0.1, 0.01, 0.5, True), rng)
+
+
+def check_ppo_loss_backward(action_space, policy_kwargs, args, rng):
     obs_space = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
     n = 64
-    ours = ActorCriticPolicy(obs_space, ACTION_SPACES[action], lambda _: 1e-3, seed=2, dtype=np.float64)
+    ours = ActorCriticPolicy(obs_space, action_space, lambda _: 1e-3, seed=2, dtype=np.float64, **policy_kwargs)
     ours.params[:] += rng.normal(size=ours.params.size) * 0.3
-    ref = sb3_policy_like(ours)
+    ref = sb3_policy_like(ours, **policy_kwargs)
     obs = rng.normal(size=(n, 4))
-    actions = random_actions(ACTION_SPACES[action], n, rng)
+    actions = random_actions(action_space, n, rng)
+    if policy_kwargs.get("squash_output"):
+        actions = np.tanh(actions)
     with torch.no_grad():
         values_now, lp_now, _ = sb3_evaluate(ref, torch.tensor(obs), torch.tensor(actions))
     # Old log-probs and values a little off the current ones: some ratios and values land outside the clip ranges.
     old_log_prob = lp_now.numpy() + rng.normal(size=n) * 0.3
     old_values = values_now.numpy().ravel() + rng.normal(size=n) * 0.1
     advantages, returns = rng.normal(size=n), rng.normal(size=n)
-    args = (0.2, clip_range_vf, ent_coef, 0.5, normalize_advantage)
 
     tensors = (torch.tensor(a) for a in (obs, actions, old_values, old_log_prob, advantages, returns))
     loss_t, ratio_t = sb3_ppo_loss(ref, *tensors, *args)
@@ -173,7 +186,9 @@ def test_ppo_loss_backward_equals_autograd(action, clip_range_vf, ent_coef, norm
     terms = ppo_loss(ours, Minibatch(obs, actions, old_values, old_log_prob, advantages, returns), *args)
     assert terms.loss == pytest.approx(loss_t.item(), rel=RTOL)
     terms.backprop()
-    for name, grad in sb3_grads(ref).items():
+    expected = sb3_grads(ref)
+    assert list(expected) == list(ours.grad_views)
+    for name, grad in expected.items():
         np.testing.assert_allclose(ours.grad_views[name], grad, rtol=RTOL, atol=ATOL, err_msg=name)
 
 

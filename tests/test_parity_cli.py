@@ -3,6 +3,9 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def parity(tmp_path, *args):
@@ -14,14 +17,17 @@ def parity(tmp_path, *args):
 
 
 def test_cli_writes_table_report_plot_and_extends_results(tmp_path):
-    out = parity(tmp_path, "--env", "Pendulum-v1", "CartPole-v1", "--seeds", "2")
-    assert "Pendulum-v1: cannot run: the entry uses gSDE" in out
+    config = (ROOT / "zoo_configs" / "ppo.yml").read_text()
+    cartpole = config[config.index("CartPole-v1:"):config.index("# ScratchCartPole-v0")]
+    (tmp_path / "ppo.yml").write_text(cartpole + cartpole.replace("CartPole-v1:", "NoSuchEnv-v0:"))
+    out = parity(tmp_path, "--config", str(tmp_path / "ppo.yml"), "--env", "NoSuchEnv-v0", "CartPole-v1", "--seeds", "2")
+    assert "NoSuchEnv-v0: cannot run: the environment cannot be created here" in out
     for text in ("CartPole-v1: 2 SB3 runs, 2 ScratchPPO runs, 1,024 steps each", "90% CI of diff", "control auc",
                  "=> ScratchPPO vs SB3 on CartPole-v1"):
         assert text in out
     report = (tmp_path / "report.md").read_text()
     assert "![CartPole-v1 learning curves](parity_CartPole-v1.png)" in report and "## How to read this" in report
-    assert "Not run: the entry uses gSDE" in report
+    assert "Not run: the environment cannot be created here" in report
     assert (tmp_path / "parity_CartPole-v1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]
     expected = [(name, s) for name in ("control", "sb3", "scratch") for s in (0, 1)]

@@ -227,3 +227,87 @@ def test_three_learn_iterations_match_sb3_after_each_one(env_id, max_steps):
             np.testing.assert_allclose(g["logs"][key], value, rtol=1e-3, atol=1e-6, err_msg=f"{where}: {key}")
     ended = np.concatenate([r["episode_starts"][1:] for r in ref.rollouts])
     assert ended.sum() >= 4  # episodes ended inside the rollouts (and were bootstrapped at the time limit)
+
+
+# --- gSDE -------------------------------------------------------------------------------------------------------
+
+def share_exploration_matrices(sb3, ours):
+    """SB3 draws its exploration matrices from torch's generator, ScratchPPO from NumPy's: record SB3's at each
+    reset_noise and hand ScratchPPO the same ones, in the same order. Sampling itself uses no randomness, so the
+    *stochastic* rollouts must then agree. Returns the list of draws (SB3's side)."""
+    draws = []
+    sb3_reset = sb3.policy.reset_noise
+
+    def record(n_envs=1):
+        sb3_reset(n_envs)
+        dist = sb3.policy.action_dist
+        draws.append((dist.exploration_mat.detach().numpy().copy(), dist.exploration_matrices.detach().numpy().copy()))
+
+    replay = iter(draws)
+
+    def reuse(n_envs=1):
+        mat, matrices = next(replay)
+        assert len(matrices) == n_envs
+        ours.policy.action_dist.exploration_mat, ours.policy.action_dist.exploration_matrices = mat, matrices
+
+    sb3.policy.reset_noise, ours.policy.reset_noise = record, reuse
+    return draws
+
+
+@pytest.mark.parametrize("sde_sample_freq, n_envs", [(-1, 4), (4, 4), (1, 3), (4, 1)])
+def test_gsde_stochastic_rollout_matches_sb3_with_its_matrices(sde_sample_freq, n_envs):
+    n_steps = 16
+    sb3, ours = make_pair("Pendulum-v1", n_envs=n_envs, n_steps=n_steps, batch_size=16, use_sde=True,
+                          sde_sample_freq=sde_sample_freq, max_episode_steps=12, gamma=0.95)
+    draws = share_exploration_matrices(sb3, ours)
+    for model in (sb3, ours):
+        model.collect_rollouts(model.env, start_rollout(model), model.rollout_buffer, n_steps)
+    # One draw at the rollout start, then (sde_sample_freq > 0) at step 0 and every sde_sample_freq steps.
+    assert len(draws) == 1 + (n_steps // sde_sample_freq if sde_sample_freq > 0 else 0)
+    buf, st = sb3.rollout_buffer, ours.rollout_buffer
+    np.testing.assert_allclose(st.actions.reshape(buf.actions.shape), buf.actions, rtol=RTOL, atol=1e-5)
+    assert np.abs(buf.actions).max() > 2.0  # actions beyond the bounds: stored as drawn, clipped only for the env
+    np.testing.assert_array_equal(st.episode_starts, buf.episode_starts)
+    for name in ("rewards", "values", "log_probs", "advantages", "returns"):
+        np.testing.assert_allclose(getattr(st, name), getattr(buf, name), rtol=RTOL, atol=1e-4, err_msg=name)
+    assert buf.episode_starts[1:].sum() >= n_envs  # time-limit truncations (and their bootstraps) happened
+
+
+def zoo_pair(env_id, seed=0):
+    """SB3's PPO and ScratchPPO on the zoo's entry for env_id, as it is; SB3 trains a little first."""
+    from sb3_scratch_ppo import zoo
+
+    config = zoo.load(env_id)
+    sb3 = PPO(config.policy, config.make_env(seed=seed), seed=seed, **config.kwargs)
+    sb3.learn(2 * sb3.n_steps * sb3.n_envs)
+    ours = ScratchPPO(config.policy, config.make_env(seed=seed), seed=seed, **config.kwargs)
+    ours.set_parameters(sb3.get_parameters())
+    return sb3, ours
+
+
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "MountainCarContinuous-v0"])
+def test_gsde_update_on_the_zoo_config_matches_sb3(env_id):
+    """Pendulum: 4 envs, sde_sample_freq 4; MountainCarContinuous: one env, VecNormalize, a rollout of 8 with
+    batch_size 256 (one truncated minibatch), log_std_init -3.29, no ortho init."""
+    sb3, ours = zoo_pair(env_id)
+    sb3.collect_rollouts(sb3.env, start_rollout(sb3), sb3.rollout_buffer, sb3.n_steps)
+    copy_sb3_rollout(sb3, ours)
+    logs = {}
+    for label, model in (("sb3", sb3), ("ours", ours)):
+        model.set_logger(configure(None, []))
+        model._current_progress_remaining = 0.6
+        model._n_updates = 7
+        np.random.seed(1234)
+        model.train()
+        logs[label] = dict(model.logger.name_to_value)
+    assert logs["ours"].keys() == logs["sb3"].keys() and "train/std" in logs["ours"]
+    for key, value in logs["sb3"].items():
+        np.testing.assert_allclose(logs["ours"][key], value, rtol=1e-3, atol=1e-6, err_msg=key)
+    ours_sd, sb3_sd = ours.policy.state_dict(), sb3.policy.state_dict()
+    assert ours_sd["log_std"].shape == sb3_sd["log_std"].shape == (64, 1)
+    for key, value in sb3_sd.items():
+        np.testing.assert_allclose(ours_sd[key].numpy(), value.numpy(), rtol=RTOL, atol=ATOL, err_msg=key)
+    for i, state in sb3.policy.optimizer.state_dict()["state"].items():
+        ours_state = ours.policy.optimizer.state_dict()["state"][i]
+        assert float(ours_state["step"]) == float(state["step"])
+        np.testing.assert_allclose(ours_state["exp_avg"].numpy(), state["exp_avg"].numpy(), rtol=1e-3, atol=1e-7)

@@ -43,12 +43,13 @@ def test_normalize_uses_the_agents_gamma():
     assert config.make_env(seed=0).gamma == 0.99
 
 
-def test_sde_entries_are_kept_and_flagged():
+def test_sde_entries_build_the_same_network_as_sb3():
     for env_id in ("Pendulum-v1", "MountainCarContinuous-v0"):
         config = zoo.load(env_id)
         assert config.uses_sde
-    with pytest.raises(NotImplementedError, match="gSDE"):
-        ScratchPPO(config.policy, config.make_env(seed=0), **config.kwargs)
+        shapes = [[(k, tuple(v.shape)) for k, v in algo(config.policy, config.make_env(seed=0), **config.kwargs)
+                   .get_parameters()["policy"].items()] for algo in (ScratchPPO, PPO)]
+        assert shapes[0] == shapes[1] and shapes[0][0] == ("log_std", (64, 1))
 
 
 def test_policy_kwargs_string_is_parsed_without_eval():

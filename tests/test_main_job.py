@@ -1,0 +1,31 @@
+"""`python -m sb3_scratch_ppo run`: the main job trains an entry of the zoo config, evaluates and saves it."""
+
+import subprocess
+import sys
+
+import numpy as np
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sb3_scratch_ppo import zoo
+from sb3_scratch_ppo.__main__ import evaluation_env
+
+
+def test_run_trains_evaluates_and_saves_a_gsde_entry(tmp_path):
+    cmd = [sys.executable, "-m", "sb3_scratch_ppo", "run", "--env", "Pendulum-v1", "--timesteps", "4096",
+           "--eval-episodes", "2", "--out", str(tmp_path / "model")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "use_sde=True" in out.stdout and "Mean evaluation return" in out.stdout
+    assert (tmp_path / "model.zip").exists()
+
+
+def test_normalized_entries_are_evaluated_with_the_training_statistics():
+    config = zoo.load("MountainCarContinuous-v0")
+    train_env = config.make_env(seed=0)
+    train_env.reset()
+    for _ in range(50):
+        train_env.step(np.array([[train_env.action_space.sample()[0]]]))
+    env = evaluation_env(config, train_env, seed=1)
+    assert isinstance(env, VecNormalize) and not env.training and not env.norm_reward
+    assert env.obs_rms is train_env.obs_rms and env.obs_rms.count > 50
+    assert evaluation_env(zoo.load("CartPole-v1"), None, seed=1).spec.id == "CartPole-v1"  # no normalize: a plain env
