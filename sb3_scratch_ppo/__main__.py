@@ -10,22 +10,9 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.monitor import Monitor
 
 from sb3_scratch_ppo import ScratchPPO, zoo
 from sb3_scratch_ppo import parity as par
-
-
-def evaluation_env(config: zoo.ZooConfig, train_env, seed: int):
-    """One env for evaluation. With ``normalize``, it sees observations as the agent learned them: normalized with
-    the training env's statistics, frozen (rewards as they are)."""
-    if config.normalize is None:
-        env = Monitor(gym.make(config.env_id))
-        env.reset(seed=seed)
-        return env
-    env = config.make_env(seed=seed, n_envs=1, training=False)
-    env.obs_rms = train_env.obs_rms
-    return env
 
 
 def run(env_id: str, seed: int, n_eval_episodes: int, out: Path, timesteps: int | None) -> None:
@@ -40,7 +27,7 @@ def run(env_id: str, seed: int, n_eval_episodes: int, out: Path, timesteps: int 
     model.learn(n_timesteps, progress_bar=True)
     train_seconds = time.perf_counter() - start
 
-    eval_env = evaluation_env(config, env, seed + 1000)  # evaluation episodes apart from the training seeds
+    eval_env = config.make_eval_env(env, seed=seed + 1000)  # evaluation episodes apart from the training seeds
     returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=n_eval_episodes, deterministic=True,
                                  return_episode_rewards=True)
     out.parent.mkdir(parents=True, exist_ok=True)

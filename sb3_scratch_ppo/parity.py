@@ -86,7 +86,6 @@ def run_one(env_id: str, learner: str, seed: int, n_timesteps: int | None = None
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.vec_env import VecNormalize
 
     from sb3_scratch_ppo import ScratchPPO
 
@@ -116,9 +115,7 @@ def run_one(env_id: str, learner: str, seed: int, n_timesteps: int | None = None
     model.learn(n_timesteps, callback=log)
     wall = time.perf_counter() - start
 
-    eval_env = config.make_env(seed=seed + EVAL_SEED_OFFSET, n_envs=1, training=False)
-    if isinstance(env, VecNormalize):
-        eval_env.obs_rms = env.obs_rms  # evaluate with the statistics the agent was trained with
+    eval_env = config.make_eval_env(env, seed=seed + EVAL_SEED_OFFSET)
     returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=N_EVAL_EPISODES, deterministic=True,
                                  return_episode_rewards=True)
     timesteps, curve = learning_curve(np.array(log.ends), np.array(log.returns, dtype=float), n_timesteps)

@@ -143,6 +143,14 @@ class ZooConfig:
                                **{k: v for k, v in self.normalize.items() if k != "norm_reward"})
         return env
 
+    def make_eval_env(self, train_env, seed: int):
+        """One env for evaluation, seeded apart from training. With ``normalize`` it sees observations as the agent
+        learned them: normalized with ``train_env``'s statistics, frozen, rewards as they are."""
+        env = self.make_env(seed=seed, n_envs=1, training=False)
+        if self.normalize is not None:
+            env.obs_rms = train_env.obs_rms
+        return env
+
 
 def read_entries(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
     path = Path(path) if path is not None else DEFAULT_PATH

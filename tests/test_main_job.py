@@ -7,7 +7,6 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_scratch_ppo import zoo
-from sb3_scratch_ppo.__main__ import evaluation_env
 
 
 def test_run_trains_evaluates_and_saves_a_gsde_entry(tmp_path):
@@ -25,7 +24,7 @@ def test_normalized_entries_are_evaluated_with_the_training_statistics():
     train_env.reset()
     for _ in range(50):
         train_env.step(np.array([[train_env.action_space.sample()[0]]]))
-    env = evaluation_env(config, train_env, seed=1)
+    env = config.make_eval_env(train_env, seed=1)
     assert isinstance(env, VecNormalize) and not env.training and not env.norm_reward
     assert env.obs_rms is train_env.obs_rms and env.obs_rms.count > 50
-    assert evaluation_env(zoo.load("CartPole-v1"), None, seed=1).spec.id == "CartPole-v1"  # no normalize: a plain env
+    assert not isinstance(zoo.load("CartPole-v1").make_eval_env(None, seed=1), VecNormalize)
