@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine with only python3:
 #   make run    creates .venv, installs the project, runs the main job
-#   make test   creates .venv, installs the project with its test extra, runs the tests
+#   make test   creates .venv, installs the project with its test extras, runs the tests
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -22,12 +22,9 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	$(PIP) install -e .
 	touch $@
 
+# The optional extras are installed too, so that what they enable is tested (Box2D's LunarLander, the Ray backend).
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
-	$(PIP) install -e ".[test]"
-	touch $@
-
-$(VENV)/.installed-parity: pyproject.toml $(VENV)/.torch
-	$(PIP) install -e ".[test,parity]"
+	$(PIP) install -e ".[test,parity,cluster]"
 	touch $@
 
 run: $(VENV)/.installed
@@ -47,10 +44,13 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_ppo.py
 
 # Every zoo config, SB3 against ScratchPPO with the negative control; hours on 2 cores.
-# Results in runs/parity/results.json are reused, so an interrupted run continues where it stopped.
+# Results in docs/parity/results.json are reused, so an interrupted run continues where it stopped.
+# With RAY_ADDRESS set, the runs go to that Ray cluster (README, "Reward parity on a cluster").
 PARITY_SEEDS ?= auto
-parity: $(VENV)/.installed-parity
-	$(PY) -m sb3_scratch_ppo parity --env all --seeds $(PARITY_SEEDS)
+PARITY_DIR ?= docs/parity
+parity: $(VENV)/.installed-test
+	$(PY) -m sb3_scratch_ppo parity --env all --seeds $(PARITY_SEEDS) \
+		--results $(PARITY_DIR)/results.json --report $(PARITY_DIR)/report.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -4,6 +4,8 @@ train ScratchPPO on ScratchCartPole-v0 with the zoo's tuned CartPole values, eva
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -38,9 +40,6 @@ def run(env_id: str, seed: int, n_eval_episodes: int, out: Path, timesteps: int 
     print(f"Model saved to {out}.zip; load it with ScratchPPO.load(\"{out}.zip\")")
 
 
-PILOT_SEEDS = 10
-
-
 def cannot_run(env_id: str, config_path: str | None) -> str | None:
     """Why an entry cannot run here (a missing dependency, an env id Gymnasium does not know), or None."""
     zoo.load(env_id, config_path)  # a bad entry is an error, not a skip
@@ -51,7 +50,7 @@ def cannot_run(env_id: str, config_path: str | None) -> str | None:
     return None
 
 
-def parity(args: argparse.Namespace) -> None:
+def parity(args: argparse.Namespace, argv: list[str]) -> None:
     env_ids = list(zoo.read_entries(args.config)) if args.env == ["all"] else args.env
     skipped = {env_id: why for env_id in env_ids if (why := cannot_run(env_id, args.config))}
     for env_id, why in skipped.items():
@@ -59,25 +58,19 @@ def parity(args: argparse.Namespace) -> None:
     runnable = [e for e in env_ids if e not in skipped]
     learners = ("sb3", "scratch") if args.no_control else par.LEARNERS
     start = time.perf_counter()
-    auto = args.seeds == "auto"
-    seeds = PILOT_SEEDS if auto else int(args.seeds)
-    runs = par.run_all(par.plan(runnable, seeds, learners), args.results, args.workers, args.timesteps, args.config)
-    if auto:  # a second stage, sized from the pilot's spread; the control needs no more seeds
-        more = []
-        for env_id in runnable:
-            needed = max(par.analyse(runs, env_id, args.margin).seeds_needed.values())
-            n = min(max(needed, PILOT_SEEDS), args.max_seeds)
-            print(f"{env_id}: the pilot's spread asks for {needed} seeds per learner; running {n}")
-            more += par.plan([env_id], n, ("sb3", "scratch"))
-        runs = par.run_all(more, args.results, args.workers, args.timesteps, args.config)
+    command = "python -m sb3_scratch_ppo " + shlex.join(argv)
+    runs = par.sweep(runnable, args.seeds, args.results, learners, args.max_seeds, args.margin, workers=args.workers,
+                     n_timesteps=args.timesteps, config_path=args.config, backend=args.backend, command=command)
     reports = par.write_report(runs, runnable, args.report, args.margin, skipped)
     for report in reports:
         print()
         print(par.format_table(report))
+    print("\n" + "\n".join(par.summary_table(reports)))
     print(f"\nResults: {args.results}; report: {args.report} (plots beside it); {time.perf_counter() - start:.0f} s")
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m sb3_scratch_ppo")
     sub = parser.add_subparsers(dest="command", required=True)
     job = sub.add_parser("run", help="train on ScratchCartPole-v0, evaluate, save (the main job)")
@@ -92,7 +85,11 @@ def main(argv: list[str] | None = None) -> None:
                      help="seeds per learner, or 'auto': a pilot of 10, then as many as its spread asks for "
                           "(results already in --results are reused)")
     cmd.add_argument("--max-seeds", type=int, default=40, help="the most seeds --seeds auto may ask for")
-    cmd.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    cmd.add_argument("--workers", type=int, default=None,
+                     help="parallel runs on this machine (default: one per core; a Ray cluster uses all its CPUs)")
+    cmd.add_argument("--backend", choices=sorted(par.BACKENDS), default=None,
+                     help="local: a process pool here (the default); ray: Ray tasks on the cluster at RAY_ADDRESS, "
+                          "or a Ray instance started here (the default when RAY_ADDRESS is set)")
     cmd.add_argument("--margin", type=float, default=0.1, help="equivalence margin, as a fraction of |mean(SB3)|")
     cmd.add_argument("--timesteps", type=int, default=None, help="default: each entry's n_timesteps")
     cmd.add_argument("--config", default=None, help="a ppo.yml in the zoo's format (default: zoo_configs/ppo.yml)")
@@ -103,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "run":
         run(args.env, args.seed, args.eval_episodes, args.out, args.timesteps)
     elif args.command == "parity":
-        parity(args)
+        parity(args, argv)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ N_POINTS = 20
 N_EVAL_EPISODES = 10
 EVAL_SEED_OFFSET = 1_000_000  # evaluation seeds are training seed + this: never a training seed
 CONTROL_LR_FACTOR = 0.01
+PILOT_SEEDS = 10
 
 
 @dataclass
@@ -50,11 +52,19 @@ class Run:
     curve: list[float]
     final: float
     eval_returns: list[float]
-    wall_seconds: float
+    wall_seconds: float  # learn() alone, without the evaluation
+    steps_per_second: float | None = None
+    versions: dict[str, str] | None = None  # what the worker that made the run had installed (provenance())
+    command: str | None = None  # the sweep that asked for it
 
     @property
     def auc(self) -> float:
         return float(np.mean(self.curve))
+
+    @property
+    def speed(self) -> float:
+        """Training steps per second (derived from the wall time for runs that did not record it)."""
+        return self.steps_per_second or self.n_timesteps / self.wall_seconds
 
     @property
     def key(self) -> tuple:
@@ -78,9 +88,31 @@ def learning_curve(episode_ends: np.ndarray, episode_returns: np.ndarray, n_time
     return edges[1:].astype(int).tolist(), [first if math.isnan(v) else v for v in curve]
 
 
-def run_one(env_id: str, learner: str, seed: int, n_timesteps: int | None = None, config_path: str | None = None) -> Run:
-    """Train one learner on one seed and evaluate it (runs in a worker process)."""
+def provenance() -> dict[str, str]:
+    """The versions a run was made with: Python, the libraries that learn or step, and this project's git commit."""
+    import platform
+    import subprocess
+    from importlib.metadata import version
+
+    versions = {"python": platform.python_version()}
+    versions |= {name: version(name) for name in ("numpy", "torch", "stable_baselines3", "gymnasium", "sb3-scratch-ppo")}
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "sb3_scratch_ppo", "envs", "zoo_configs"],
+                               cwd=root, capture_output=True, text=True, timeout=10)
+        if commit.returncode == 0:
+            versions["commit"] = commit.stdout.strip() + ("+uncommitted changes" if dirty.stdout.strip() else "")
+    except OSError:  # no git here: an installed copy, not a checkout
+        pass
+    return versions
+
+
+def run_one(env_id: str, learner: str, seed: int, n_timesteps: int | None = None, config_path: str | None = None,
+            command: str | None = None) -> Run:
+    """Train one learner on one seed and evaluate it (in a worker process: torch and BLAS at one thread)."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     from stable_baselines3 import PPO
@@ -108,19 +140,20 @@ def run_one(env_id: str, learner: str, seed: int, n_timesteps: int | None = None
                     self.returns.append(info["episode"]["r"])
             return True
 
-    env = config.make_env(seed=seed)
-    model = algo(config.policy, env, seed=seed, **kwargs)
-    log = EpisodeLog()
-    start = time.perf_counter()
-    model.learn(n_timesteps, callback=log)
-    wall = time.perf_counter() - start
+    with threadpool_limits(1):
+        env = config.make_env(seed=seed)
+        model = algo(config.policy, env, seed=seed, **kwargs)
+        log = EpisodeLog()
+        start = time.perf_counter()
+        model.learn(n_timesteps, callback=log)
+        wall = time.perf_counter() - start
 
-    eval_env = config.make_eval_env(env, seed=seed + EVAL_SEED_OFFSET)
-    returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=N_EVAL_EPISODES, deterministic=True,
-                                 return_episode_rewards=True)
+        eval_env = config.make_eval_env(env, seed=seed + EVAL_SEED_OFFSET)
+        returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=N_EVAL_EPISODES, deterministic=True,
+                                     return_episode_rewards=True)
     timesteps, curve = learning_curve(np.array(log.ends), np.array(log.returns, dtype=float), n_timesteps)
     return Run(env_id, learner, seed, n_timesteps, timesteps, curve, float(np.mean(returns)),
-               [float(r) for r in returns], wall)
+               [float(r) for r in returns], wall, model.num_timesteps / wall, provenance(), command)
 
 
 def load_results(path: Path) -> list[Run]:
@@ -130,12 +163,31 @@ def load_results(path: Path) -> list[Run]:
         return [Run(**r) for r in json.load(f)["runs"]]
 
 
-def save_results(path: Path, runs: list[Run]) -> None:
+def merge_results(path: Path, new: list[Run]) -> list[Run]:
+    """Add runs to the results file, atomically and idempotently; return everything the file then holds.
+
+    Under an exclusive lock, the file is read again (another sweep may have added runs), the runs
+    whose key is not there yet are appended, and the whole is written to a temporary file that
+    replaces the old one in one step: a sweep killed at any moment leaves either the old file or
+    the new one, never half of one, and merging a run twice keeps one copy."""
+    import fcntl
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        json.dump({"runs": [asdict(r) for r in runs]}, f, indent=1)
-    os.replace(tmp, path)  # never a half-written file
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runs = load_results(path)
+        keys = {r.key for r in runs}
+        for run in new:
+            if run.key not in keys:
+                runs.append(run)
+                keys.add(run.key)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        with open(tmp, "w") as f:
+            json.dump({"runs": [asdict(r) for r in runs]}, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    return runs
 
 
 def plan(env_ids: list[str], seeds: int, learners=LEARNERS) -> list[tuple[str, str, int]]:
@@ -143,31 +195,95 @@ def plan(env_ids: list[str], seeds: int, learners=LEARNERS) -> list[tuple[str, s
     return [(env_id, learner, seed) for env_id in env_ids for learner in learners for seed in range(seeds)]
 
 
-def run_all(tasks: list[tuple[str, str, int]], results_path: Path, workers: int | None = None,
-            n_timesteps: int | None = None, config_path: str | None = None, progress: bool = True) -> list[Run]:
-    """Run every (env, learner, seed) task not yet in the results file, in parallel; save after each run."""
+# --- backends: where the tasks run. Each yields finished runs in the order they finish. ----------
+
+def run_local(tasks, workers: int | None, *args) -> Iterator[Run]:
+    """A process pool on this machine, one worker per core (the default: nothing extra to install)."""
     import multiprocessing
 
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no inherited torch or BLAS thread pools
+    pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=ctx)
+    try:
+        futures = [pool.submit(run_one, *task, *args) for task in tasks]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:  # on an error or an interrupt, do not start the runs still queued
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_one_as_dict(*args) -> dict:  # plain data back from a Ray worker: no pickled classes cross machines
+    return asdict(run_one(*args))
+
+
+def _ray_environment() -> None:
+    """Settings Ray reads when it is imported, so they are set first (a setting the user made is kept)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no calls home
+    # Ray runs its workers at nice 15: beside any other load they starve (15x slower, measured here).
+    os.environ.setdefault("RAY_worker_niceness", "0")
+    # `ray start --head` turns token authentication on and keeps the token in ~/.ray/auth_token, but a
+    # driver that connects to it sends the token only when RAY_AUTH_MODE says so: say so when there is one.
+    if os.environ.get("RAY_ADDRESS") and (Path.home() / ".ray" / "auth_token").exists():
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
+def run_ray(tasks, workers: int | None, *args) -> Iterator[Run]:
+    """Ray tasks, one CPU each: on the cluster at RAY_ADDRESS, or else on a Ray instance started here on loopback.
+
+    Every node needs this project installed (the same versions: each run records the worker's)."""
+    _ray_environment()
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                     _node_ip_address="127.0.0.1")
+    remote = ray.remote(num_cpus=1, max_retries=0)(_run_one_as_dict)
+    pending = [remote.remote(*task, *args) for task in tasks]
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            yield Run(**ray.get(ready[0]))
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        if started_here:
+            ray.shutdown()
+
+
+BACKENDS = {"local": run_local, "ray": run_ray}
+
+
+def default_backend() -> str:
+    return "ray" if os.environ.get("RAY_ADDRESS") else "local"
+
+
+def run_all(tasks: list[tuple[str, str, int]], results_path: Path, workers: int | None = None,
+            n_timesteps: int | None = None, config_path: str | None = None, progress: bool = True,
+            backend: str | None = None, command: str | None = None) -> list[Run]:
+    """Run every (env, learner, seed) task not yet in the results file; merge each run into it as it finishes."""
     runs = load_results(results_path)
     done = {r.key for r in runs}
     steps = {env_id: n_timesteps or zoo.load(env_id, config_path).n_timesteps for env_id, _, _ in tasks}
     todo = sorted({t for t in tasks if (*t, steps[t[0]]) not in done},
-                  key=lambda t: (t[1] != "sb3", t[0], t[2]))  # slow learners first: the pool stays busy to the end
+                  key=lambda t: (t[1] != "sb3", t[0], t[2]))  # slow learners first: the workers stay busy to the end
     if not todo:
         return runs
+    backend = backend or default_backend()
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {sorted(BACKENDS)}, got {backend!r}")
+    print(f"{len(todo)} runs to do on the {backend} backend; {len(set(tasks)) - len(todo)} already in {results_path}")
     bar = None
     if progress:
         from tqdm.rich import tqdm
 
-        bar = tqdm(total=len(todo), desc="parity runs")
-    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no inherited torch or BLAS thread pools
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=ctx) as pool:
-        futures = [pool.submit(run_one, env_id, learner, seed, n_timesteps, config_path) for env_id, learner, seed in todo]
-        for future in as_completed(futures):
-            runs.append(future.result())
-            save_results(results_path, runs)
-            if bar is not None:
-                bar.update(1)
+        bar = tqdm(total=len(todo), desc=f"parity runs ({backend})")
+    for run in BACKENDS[backend](todo, workers, n_timesteps, config_path, command):
+        runs = merge_results(results_path, [run])
+        if bar is not None:
+            bar.update(1)
     if bar is not None:
         bar.close()
     return runs
@@ -176,13 +292,34 @@ def run_all(tasks: list[tuple[str, str, int]], results_path: Path, workers: int 
 # --- analysis ---------------------------------------------------------------------------------
 
 @dataclass
+class SuccessRate:
+    """The fraction of seeds whose final evaluation reaches the env's reward threshold, ours against SB3's.
+
+    Where outcomes split into seeds that solve and seeds that never do, the mean return has a
+    spread as large as itself; the fractions say directly whether both learners solve as often.
+    This is a difference test only (the interval of the difference of fractions excludes 0 or
+    not): "no difference shown" is not a claim of equivalence."""
+
+    threshold: float
+    ours: float
+    ref: float
+    ci: tuple[float, float]  # 90% bootstrap interval of ours - ref
+
+    @property
+    def verdict(self) -> str:
+        return "different" if self.ci[0] > 0 or self.ci[1] < 0 else "no difference shown"
+
+
+@dataclass
 class EnvReport:
     env_id: str
     comparisons: list[stats.Comparison]  # scratch vs sb3, per metric
     controls: list[stats.Comparison]  # control vs sb3, per metric
     seeds_needed: dict[str, int]
-    wall_seconds: dict[str, float]
+    wall_seconds: dict[str, float]  # median per learner
+    steps_per_second: dict[str, float]  # median per learner
     n_timesteps: int
+    success: SuccessRate | None = None  # None: the env has no reward threshold
 
     @property
     def equivalent(self) -> bool:
@@ -192,6 +329,24 @@ class EnvReport:
     def has_power(self) -> bool | None:
         """True if the negative control was rejected (not equivalent), False if not, None if no control was run."""
         return all(c.verdict != "equivalent" for c in self.controls) if self.controls else None
+
+    @property
+    def verdict(self) -> str:
+        """equivalent, different (a metric's interval lies outside the margin), or inconclusive."""
+        if self.equivalent:
+            return "equivalent"
+        return "different" if any(c.verdict == "different" for c in self.comparisons) else "inconclusive"
+
+    @property
+    def speedup(self) -> float:
+        """ScratchPPO's training steps per second over SB3's, medians of these same runs."""
+        return self.steps_per_second["scratch"] / self.steps_per_second["sb3"]
+
+
+def reward_threshold(env_id: str) -> float | None:
+    import gymnasium as gym
+
+    return gym.spec(env_id).reward_threshold
 
 
 def analyse(runs: list[Run], env_id: str, rel_margin: float = 0.1, ref_env_id: str | None = None) -> EnvReport:
@@ -211,8 +366,14 @@ def analyse(runs: list[Run], env_id: str, rel_margin: float = 0.1, ref_env_id: s
         if len(by["control"]) >= 2:
             control = np.array([getattr(r, metric) for r in by["control"]])
             controls.append(stats.compare(metric, control, ref, rel_margin))
+    success = None
+    if (threshold := reward_threshold(env_id)) is not None:
+        solved = {k: np.array([r.final >= threshold for r in by[k]], dtype=float) for k in ("scratch", "sb3")}
+        ci = stats.bootstrap_ci(stats.mean_difference, [solved["scratch"], solved["sb3"]])
+        success = SuccessRate(threshold, float(solved["scratch"].mean()), float(solved["sb3"].mean()), ci)
     wall = {learner: float(np.median([r.wall_seconds for r in rs])) for learner, rs in by.items() if rs}
-    return EnvReport(env_id, comparisons, controls, needed, wall, by["sb3"][0].n_timesteps)
+    speed = {learner: float(np.median([r.speed for r in rs])) for learner, rs in by.items() if rs}
+    return EnvReport(env_id, comparisons, controls, needed, wall, speed, by["sb3"][0].n_timesteps, success)
 
 
 def format_table(report: EnvReport) -> str:
@@ -226,11 +387,16 @@ def format_table(report: EnvReport) -> str:
         ci = f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}]"
         lines.append(f"{prefix + c.metric:<18}{c.mean_ref:>10.1f}{c.mean_ours:>11.1f}{ci:>22}{c.margin:>9.1f}"
                      f"{c.welch_p:>9.3f}  {c.verdict}")
+    if (s := report.success) is not None:
+        ci = f"[{s.ci[0]:+.2f}, {s.ci[1]:+.2f}]"
+        lines.append(f"{'solved (>= ' + f'{s.threshold:g})':<18}{s.ref:>10.0%}{s.ours:>11.0%}{ci:>22}{'':>9}{'':>9}  "
+                     f"{s.verdict}")
     verdict = "EQUIVALENT" if report.equivalent else "NOT SHOWN EQUIVALENT"
     power = {True: "", None: " (no negative control run here)",
              False: ", but the negative control was not rejected either: the test lacks power and this verdict "
                     "means nothing"}[report.has_power]
-    lines.append(f"=> ScratchPPO vs SB3 on {report.env_id}: {verdict}{power}")
+    lines.append(f"=> ScratchPPO vs SB3 on {report.env_id}: {verdict}{power}; "
+                 f"ScratchPPO trains {report.speedup:.1f}x as many steps per second")
     return "\n".join(lines)
 
 
@@ -284,18 +450,50 @@ REASONING = """\
   (0.5 * margin))^2 seeds; the table gives that number from the measured spreads. Where it
   is above the seeds run, an "inconclusive" verdict is expected and more seeds are the remedy
   (`--seeds`, results are extended, not recomputed).
+- **Solved.** Where the env has a reward threshold, the share of seeds whose final evaluation
+  reaches it, with the 90% bootstrap interval of the difference. Where runs split into seeds
+  that solve and seeds that never do, this says what the means cannot; it is a difference test
+  only ("no difference shown" is not equivalence).
+- **Speed.** ScratchPPO's median training steps per second over SB3's, from these same runs
+  (one worker per core, torch and BLAS at one thread, `learn()` alone).
+- **Provenance.** `results.json` keeps every run with the versions its worker had installed,
+  the project's git commit and the command of the sweep that made it.
 """
+
+
+def _ci(c: stats.Comparison) -> str:
+    return f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}] ({c.margin:.1f}): {c.verdict}"
+
+
+def summary_table(reports: list[EnvReport]) -> list[str]:
+    """One row per env: the verdicts at a glance (the README shows the same table)."""
+    lines = ["| env | seeds (SB3 / ours) | auc: SB3 / ours | 90% CI of diff (margin): verdict | final: SB3 / ours "
+             "| 90% CI of diff (margin): verdict | solved: SB3 / ours | control | verdict | speed: ours / SB3 |",
+             "|---|---:|---:|---|---:|---|---:|---|---|---:|"]
+    for r in reports:
+        auc, final = r.comparisons
+        solved = "-" if r.success is None else f"{r.success.ref:.0%} / {r.success.ours:.0%}"
+        control = {True: "rejected", False: "NOT rejected", None: "not run"}[r.has_power]
+        verdict = f"**{r.verdict}**"
+        if r.verdict == "inconclusive":
+            verdict += f" (needs ~{max(r.seeds_needed.values()):,} seeds)"
+        lines.append(f"| {r.env_id} | {auc.n_ref} / {auc.n_ours} | {auc.mean_ref:.1f} / {auc.mean_ours:.1f} | {_ci(auc)} "
+                     f"| {final.mean_ref:.1f} / {final.mean_ours:.1f} | {_ci(final)} | {solved} | {control} "
+                     f"| {verdict} | {r.speedup:.1f}x |")
+    return lines
 
 
 def write_report(runs: list[Run], env_ids: list[str], out: Path, rel_margin: float = 0.1,
                  skipped: dict[str, str] | None = None) -> list[EnvReport]:
     out.parent.mkdir(parents=True, exist_ok=True)
+    reports = [analyse(runs, env_id, rel_margin) for env_id in env_ids]
     lines = ["# Reward parity: ScratchPPO vs SB3 PPO", "",
-             f"Margin: {rel_margin:.0%} of |mean(SB3)|; intervals: 90% percentile bootstrap (10,000 resamples).", ""]
-    reports = []
-    for env_id in env_ids:
-        report = analyse(runs, env_id, rel_margin)
-        reports.append(report)
+             f"Margin: {rel_margin:.0%} of |mean(SB3)|; intervals: 90% percentile bootstrap (10,000 resamples). "
+             "Speed: the median training steps per second of these same runs (`learn()` alone).", "",
+             *summary_table(reports), ""]
+    lines += [f"Not run: {env_id}: {why}" for env_id, why in (skipped or {}).items()]
+    for report in reports:
+        env_id = report.env_id
         png = plot(runs, env_id, out.parent / f"parity_{env_id}.png")
         lines += [f"## {env_id}", "", f"![{env_id} learning curves]({png.name})", "",
                   "| learner | metric | SB3 mean | mean | 90% CI of diff | margin | Welch p | SB3 IQM (90% CI) "
@@ -311,11 +509,31 @@ def write_report(runs: list[Run], env_ids: list[str], out: Path, rel_margin: flo
         power = {True: "yes", False: "NO (the test lacks power)", None: "no control run"}[report.has_power]
         lines += ["", f"Verdict: {verdict}; negative control rejected: {power}. "
                   f"Seeds run: {report.comparisons[0].n_ours}; seeds needed from the measured spread: "
-                  + ", ".join(f"{m} {n}" for m, n in report.seeds_needed.items())
-                  + ". Median wall time per run: "
-                  + ", ".join(f"{k} {v:.1f} s" for k, v in report.wall_seconds.items()) + ".", ""]
-    for env_id, why in (skipped or {}).items():
-        lines += [f"## {env_id}", "", f"Not run: {why}", ""]
+                  + ", ".join(f"{m} {n}" for m, n in report.seeds_needed.items()) + "."]
+        if (s := report.success) is not None:
+            lines += ["", f"Seeds whose final evaluation reaches the reward threshold ({s.threshold:g}): SB3 {s.ref:.0%}, "
+                      f"ScratchPPO {s.ours:.0%}; 90% CI of the difference [{s.ci[0]:+.2f}, {s.ci[1]:+.2f}]: "
+                      f"{s.verdict}."]
+        lines += ["", "Median per run: " + ", ".join(
+            f"{k} {report.wall_seconds[k]:.1f} s ({report.steps_per_second[k]:,.0f} steps/s)"
+            for k in report.wall_seconds) + f"; ScratchPPO {report.speedup:.1f}x SB3's steps per second.", ""]
     lines.append(REASONING)
     out.write_text("\n".join(lines))
     return reports
+
+
+def sweep(env_ids: list[str], seeds: int | str, results: Path, learners=LEARNERS, max_seeds: int = 40,
+          rel_margin: float = 0.1, **run_kwargs) -> list[Run]:
+    """Run the tasks for seeds 0..seeds-1, or with seeds="auto" a pilot of PILOT_SEEDS and then as many as
+    its spread asks for (at most max_seeds; the control needs no more). Runs already in results are reused."""
+    auto = seeds == "auto"
+    runs = run_all(plan(env_ids, PILOT_SEEDS if auto else int(seeds), learners), results, **run_kwargs)
+    if auto:
+        more = []
+        for env_id in env_ids:
+            needed = max(analyse(runs, env_id, rel_margin).seeds_needed.values())
+            n = min(max(needed, PILOT_SEEDS), max_seeds)
+            print(f"{env_id}: the pilot's spread asks for {needed} seeds per learner; running {n}")
+            more += plan([env_id], n, ("sb3", "scratch"))
+        runs = run_all(more, results, **run_kwargs)
+    return runs

@@ -40,7 +40,8 @@ def bootstrap_ci(stat, samples: list[np.ndarray], level: float = LEVEL, n_boot: 
     return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
 
 
-def _mean_diff(a, b):
+def mean_difference(a, b):
+    """A bootstrap statistic: mean(a) - mean(b) of each resample."""
     return a.mean(axis=1) - b.mean(axis=1)
 
 
@@ -96,7 +97,7 @@ def compare(metric: str, ours: np.ndarray, ref: np.ndarray, rel_margin: float = 
         metric=metric,
         mean_ours=float(ours.mean()),
         mean_ref=float(ref.mean()),
-        ci=bootstrap_ci(_mean_diff, [ours, ref], level, seed=seed),
+        ci=bootstrap_ci(mean_difference, [ours, ref], level, seed=seed),
         margin=rel_margin * abs(float(ref.mean())),
         welch_t=t,
         welch_p=p,

@@ -23,11 +23,15 @@ def test_cli_writes_table_report_plot_and_extends_results(tmp_path):
     out = parity(tmp_path, "--config", str(tmp_path / "ppo.yml"), "--env", "NoSuchEnv-v0", "CartPole-v1", "--seeds", "2")
     assert "NoSuchEnv-v0: cannot run: the environment cannot be created here" in out
     for text in ("CartPole-v1: 2 SB3 runs, 2 ScratchPPO runs, 1,024 steps each", "90% CI of diff", "control auc",
-                 "=> ScratchPPO vs SB3 on CartPole-v1"):
+                 "solved (>= 475)", "=> ScratchPPO vs SB3 on CartPole-v1", "| CartPole-v1 | 2 / 2 |"):
         assert text in out
     report = (tmp_path / "report.md").read_text()
     assert "![CartPole-v1 learning curves](parity_CartPole-v1.png)" in report and "## How to read this" in report
-    assert "Not run: the environment cannot be created here" in report
+    assert "Not run: NoSuchEnv-v0: the environment cannot be created here" in report
+    summary = report.split("## CartPole-v1")[0]  # the summary table opens the report, one row per env
+    assert "| env | seeds (SB3 / ours) |" in summary and "| CartPole-v1 | 2 / 2 |" in summary
+    assert "Seeds whose final evaluation reaches the reward threshold (475)" in report
+    assert "x SB3's steps per second" in report
     assert (tmp_path / "parity_CartPole-v1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]
     expected = [(name, s) for name in ("control", "sb3", "scratch") for s in (0, 1)]
@@ -36,3 +40,29 @@ def test_cli_writes_table_report_plot_and_extends_results(tmp_path):
     out = parity(tmp_path, "--env", "CartPole-v1", "--seeds", "3", "--no-control")  # extends: only seed 2 runs
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]
     assert len(runs) == 8 and "3 SB3 runs, 3 ScratchPPO runs" in out
+
+
+def _runs(learner, finals, sps):
+    from sb3_scratch_ppo import parity
+
+    return [parity.Run("MountainCarContinuous-v0", learner, seed, 20_000, [20_000], [final], final, [final], 1.0,
+                       steps_per_second=sps) for seed, final in enumerate(finals)]
+
+
+def test_success_rate_and_speed_in_the_analysis():
+    """Bimodal outcomes: the share of seeds reaching the threshold (90 here) tells a learner that solves half as
+    often apart; the speed ratio is the ratio of the medians of the recorded steps per second."""
+    from sb3_scratch_ppo import parity
+
+    solves_always, solves_half = [93.0] * 20, [93.0, -1.0] * 10
+    report = parity.analyse(_runs("sb3", solves_always, 400.0) + _runs("scratch", solves_half, 2800.0),
+                            "MountainCarContinuous-v0")
+    assert report.success.threshold == 90 and (report.success.ref, report.success.ours) == (1.0, 0.5)
+    assert report.success.verdict == "different" and report.success.ci[1] < 0
+    assert report.speedup == 7.0
+    same = parity.analyse(_runs("sb3", solves_half, 400.0) + _runs("scratch", solves_half[::-1], 400.0),
+                          "MountainCarContinuous-v0")
+    assert same.success.verdict == "no difference shown" and same.success.ci[0] < 0 < same.success.ci[1]
+    pendulum = [parity.Run(**{**r.__dict__, "env_id": "Pendulum-v1"}) for r in _runs("sb3", solves_half, 1.0)
+                + _runs("scratch", solves_half, 1.0)]
+    assert parity.analyse(pendulum, "Pendulum-v1").success is None  # no reward threshold: no such row

@@ -1,0 +1,153 @@
+"""The parity sweep as a set of independent tasks: results merged atomically and idempotently, a sweep killed at
+any moment resumes to the same file, and the Ray backend (a real local Ray instance on loopback) gives the same
+rows as the local process pool. Tiny runs (CartPole-v1, 1,024 steps)."""
+
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sb3_scratch_ppo import parity
+
+SEEDS = 3
+N_TASKS = 2 * SEEDS  # sb3 and scratch
+# What a run is; wall time, speed, versions and command say how it was made, not what it learned.
+OUTCOME = ("env_id", "learner", "seed", "n_timesteps", "timesteps", "curve", "final", "eval_returns")
+
+
+def sweep_cmd(results: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "sb3_scratch_ppo", "parity", "--env", "CartPole-v1", "--seeds", str(SEEDS),
+            "--timesteps", "1024", "--no-control", "--workers", "2", "--results", str(results),
+            "--report", str(results.parent / "report.md"), *extra]
+
+
+def rows(path: Path) -> dict[tuple, dict]:
+    runs = json.loads(path.read_text())["runs"]
+    keyed = {(r["env_id"], r["learner"], r["seed"], r["n_timesteps"]): r for r in runs}
+    assert len(keyed) == len(runs), "a run is in the file twice"
+    return keyed
+
+
+def outcomes(path: Path) -> dict[tuple, tuple]:
+    return {k: tuple(r[f] for f in OUTCOME) for k, r in rows(path).items()}
+
+
+def environ(changes: dict | None) -> dict:
+    """os.environ with changes; None removes a variable."""
+    env = {**os.environ, **(changes or {})}
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def run_sweep(results: Path, env: dict | None = None, *extra: str) -> str:
+    out = subprocess.run(sweep_cmd(results, *extra), capture_output=True, text=True, timeout=600, env=environ(env))
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def kill_when_first_run_lands(results: Path, env: dict | None = None, *extra: str) -> dict[tuple, dict]:
+    """Start a sweep, SIGKILL it (and its worker processes) as soon as the first finished run is in the file."""
+    proc = subprocess.Popen(sweep_cmd(results, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=environ(env), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not results.exists():
+            assert proc.poll() is None, proc.stderr.read()[-3000:]
+            assert time.monotonic() < deadline, "no run finished in 300 s"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = rows(results)  # the file is whole: the write is atomic
+    assert 1 <= len(done) < N_TASKS, f"killed too late to test resuming: {len(done)} of {N_TASKS} runs done"
+    return done
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """One uninterrupted sweep on the local process pool."""
+    results = tmp_path_factory.mktemp("reference") / "results.json"
+    run_sweep(results)
+    return results
+
+
+def test_results_record_speed_versions_and_command(reference):
+    for run in rows(reference).values():
+        assert run["steps_per_second"] == pytest.approx(run["n_timesteps"] / run["wall_seconds"])
+        assert {"python", "numpy", "torch", "stable_baselines3", "gymnasium", "sb3-scratch-ppo"} <= set(run["versions"])
+        assert run["command"].startswith("python -m sb3_scratch_ppo parity --env CartPole-v1 --seeds 3")
+
+
+def _merge_many(path: Path, first_seed: int, n: int) -> None:
+    template = parity.Run("CartPole-v1", "sb3", 0, 1024, [1024], [1.0], 1.0, [1.0], 1.0)
+    for seed in range(first_seed, first_seed + n):
+        parity.merge_results(path, [parity.Run(**{**template.__dict__, "seed": seed})])
+
+
+def test_merge_is_atomic_and_idempotent(tmp_path):
+    path = tmp_path / "results.json"
+    ctx = multiprocessing.get_context("spawn")
+    writers = [ctx.Process(target=_merge_many, args=(path, first, 40)) for first in (0, 40)]  # at the same time
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(120)
+        assert w.exitcode == 0
+    assert sorted(r.seed for r in parity.load_results(path)) == list(range(80))  # no run lost to a race
+    before = path.read_text()
+    _merge_many(path, 10, 5)  # runs already there: nothing changes
+    assert path.read_text() == before
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_killed_local_sweep_resumes_without_repeating_or_losing_a_run(tmp_path, reference):
+    results = tmp_path / "results.json"
+    done = kill_when_first_run_lands(results)
+    out = run_sweep(results)
+    assert f"{N_TASKS - len(done)} runs to do on the local backend; {len(done)} already in" in out
+    final = rows(results)
+    assert all(final[k] == run for k, run in done.items())  # the finished runs are kept as they were
+    assert outcomes(results) == outcomes(reference)  # and the rest are the runs an uninterrupted sweep makes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ray_backend_killed_and_resumed_gives_the_local_pools_rows(tmp_path, reference):
+    """A Ray head on loopback, as a cluster would run it; RAY_ADDRESS alone selects the Ray backend.
+    Both learners are deterministic per seed (torch on CPU at one thread), so the rows are equal bit for bit."""
+    ray_bin = Path(sys.executable).parent / "ray"
+    port = _free_port()
+    # Ray turns 127.0.0.1 into the machine's outward address unless told the cluster is this one machine:
+    # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 keeps the head, its workers and the driver on loopback.
+    loopback = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    head_env = environ({**loopback, "RAY_worker_niceness": "0"})
+    start = subprocess.run([str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                            "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
+                           capture_output=True, text=True, timeout=120, env=head_env)
+    assert start.returncode == 0, start.stderr[-3000:]
+    try:
+        env = {**loopback, "RAY_ADDRESS": f"127.0.0.1:{port}"}
+        results = tmp_path / "results.json"
+        done = kill_when_first_run_lands(results, env)
+        out = run_sweep(results, env)
+        assert f"{N_TASKS - len(done)} runs to do on the ray backend; {len(done)} already in" in out
+        assert all(rows(results)[k] == run for k, run in done.items())
+        assert outcomes(results) == outcomes(reference)
+    finally:
+        subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, timeout=120)
+
+    # Without RAY_ADDRESS, --backend ray starts a Ray instance of its own, here, on loopback.
+    own = tmp_path / "own" / "results.json"
+    out = run_sweep(own, {"RAY_ADDRESS": None}, "--backend", "ray")
+    assert f"{N_TASKS} runs to do on the ray backend" in out
+    assert outcomes(own) == outcomes(reference)
