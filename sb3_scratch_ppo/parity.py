@@ -181,13 +181,18 @@ def merge_results(path: Path, new: list[Run]) -> list[Run]:
             if run.key not in keys:
                 runs.append(run)
                 keys.add(run.key)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        with open(tmp, "w") as f:
-            json.dump({"runs": [asdict(r) for r in runs]}, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_results(path, runs)
     return runs
+
+
+def write_results(path: Path, runs: list[Run]) -> None:
+    """Write the whole file in one step: a temporary file, flushed to disk, then renamed over the old one."""
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump({"runs": [asdict(r) for r in runs]}, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def plan(env_ids: list[str], seeds: int, learners=LEARNERS) -> list[tuple[str, str, int]]:
