@@ -158,10 +158,23 @@ class FlatParameters:
         v, g = self.views, self.grad_views
         return Linear(v[f"{name}.weight"], v[f"{name}.bias"], g[f"{name}.weight"], g[f"{name}.bias"])
 
+    def conv2d(self, name: str, stride: int | tuple[int, int]) -> Conv2d:
+        """The Conv2d layer whose weight and bias are ``name.weight`` and ``name.bias``."""
+        v, g = self.views, self.grad_views
+        sh, sw = (stride, stride) if isinstance(stride, int) else stride
+        return Conv2d(v[f"{name}.weight"], v[f"{name}.bias"], g[f"{name}.weight"], g[f"{name}.bias"], (sh, sw))
+
 
 def linear_shapes(name: str, in_features: int, out_features: int) -> list[tuple[str, tuple[int, ...]]]:
     """The parameters of torch's nn.Linear(in_features, out_features) registered as ``name``."""
     return [(f"{name}.weight", (out_features, in_features)), (f"{name}.bias", (out_features,))]
+
+
+def conv2d_shapes(name: str, in_channels: int, out_channels: int,
+                  kernel_size: int | tuple[int, int]) -> list[tuple[str, tuple[int, ...]]]:
+    """The parameters of torch's nn.Conv2d(in_channels, out_channels, kernel_size) registered as ``name``."""
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    return [(f"{name}.weight", (out_channels, in_channels, kh, kw)), (f"{name}.bias", (out_channels,))]
 
 
 # --- layers -----------------------------------------------------------------------------------------------
@@ -222,3 +235,61 @@ class MLP:
         for i in range(len(cache) - 1, -1, -1):
             layer, x, z, y = cache[i]
             g = layer.backprop(x, self.activation.backprop(z, y, g), need_input_grad=i > 0)
+
+
+class Conv2d(NamedTuple):
+    """torch's nn.Conv2d with padding 0 (as NatureCNN uses), on channel-last batches (B, H, W, C).
+
+    Channel-last inside the network makes im2col a view: ``sliding_window_view`` gives every kernel window
+    as (B, H_out, W_out, C, kh, kw) without a copy, and one reshape lays the windows out as the rows of a
+    matrix whose columns are in the order of torch's weight (out, C, kh, kw). The convolution is then one
+    matrix product, and its gradients two more, with no Python loop over samples or positions. The
+    weight keeps torch's layout, so state_dicts move as they are; the caller transposes the observation
+    (B, C, H, W) to channel-last once, and back before a flatten, which in torch runs over (C, H, W).
+    """
+
+    weight: np.ndarray  # (out, C, kh, kw), torch's layout
+    bias: np.ndarray
+    g_weight: np.ndarray
+    g_bias: np.ndarray
+    stride: tuple[int, int]
+
+    def columns(self, x: np.ndarray) -> np.ndarray:
+        """im2col: (B, H, W, C) -> the windows (B, H_out, W_out, C, kh, kw), one row per output position."""
+        kh, kw = self.weight.shape[2:]
+        sh, sw = self.stride
+        return np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+
+    def forward(self, x: np.ndarray, cache: list | None = None) -> np.ndarray:
+        """(B, H, W, C) -> (B, H_out, W_out, out) with H_out = (H - kh) // sh + 1; with a list as ``cache``, what
+        ``backprop`` needs is appended to it."""
+        windows = self.columns(x)
+        b, ho, wo = windows.shape[:3]
+        cols = windows.reshape(b * ho * wo, -1)  # the one copy: windows overlap in memory
+        z = cols @ self.weight.reshape(len(self.weight), -1).T
+        z += self.bias
+        if cache is not None:
+            cache.append((cols, x.shape))
+        return z.reshape(b, ho, wo, -1)
+
+    def backprop(self, g: np.ndarray, cache: tuple, need_input_grad: bool = True) -> np.ndarray | None:
+        """From dL/dz (B, H_out, W_out, out): write dL/dW = g^T cols and dL/db = sum g; return dL/dx (B, H, W, C),
+        the columns' gradient added back onto the input window by window (col2im: kh * kw array additions).
+
+        The gradients are overwritten, not accumulated, as in ``Linear.backprop``."""
+        cols, x_shape = cache
+        out = len(self.weight)
+        b, ho, wo = g.shape[:3]
+        g2 = g.reshape(-1, out)
+        np.matmul(g2.T, cols, out=self.g_weight.reshape(out, -1))
+        np.dot(_ones(len(g2), g2.dtype), g2, out=self.g_bias)
+        if not need_input_grad:
+            return None
+        kh, kw = self.weight.shape[2:]
+        sh, sw = self.stride
+        g_cols = (g2 @ self.weight.reshape(out, -1)).reshape(b, ho, wo, -1, kh, kw)
+        g_x = np.zeros(x_shape, dtype=g.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                g_x[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :] += g_cols[..., i, j]
+        return g_x

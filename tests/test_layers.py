@@ -1,4 +1,5 @@
-"""The building blocks against torch: initialisers for weights of any shape (Linear and conv), and Linear/MLP backprop."""
+"""The building blocks against torch: initialisers for weights of any shape (Linear and conv), Linear/MLP and Conv2d
+backprop."""
 
 import itertools
 import math
@@ -8,7 +9,16 @@ import pytest
 import torch
 from torch import nn
 
-from sb3_scratch_ppo.layers import MLP, FlatParameters, ReLU, Tanh, linear_shapes, orthogonal, torch_default_init
+from sb3_scratch_ppo.layers import (
+    MLP,
+    FlatParameters,
+    ReLU,
+    Tanh,
+    conv2d_shapes,
+    linear_shapes,
+    orthogonal,
+    torch_default_init,
+)
 
 
 @pytest.mark.parametrize("shape", [(64, 4), (2, 64), (1, 64), (32, 4, 8, 8), (8, 3, 2, 2)], ids=str)
@@ -62,3 +72,39 @@ def test_mlp_backprop_equals_autograd(activation, torch_activation, rng):
     for i, name in ((0, "l0"), (2, "l1")):
         np.testing.assert_allclose(params.grad_views[f"{name}.weight"], ref[i].weight.grad.numpy(), rtol=1e-10)
         np.testing.assert_allclose(params.grad_views[f"{name}.bias"], ref[i].bias.grad.numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("in_channels", "out_channels", "kernel", "stride", "hw"),
+    [(4, 32, 8, 4, (84, 84)),  # NatureCNN's three layers on Atari frames
+     (32, 64, 4, 2, (20, 20)),
+     (64, 64, 3, 1, (9, 9)),
+     (3, 5, (3, 2), (2, 1), (11, 8)),  # rectangular kernel and stride, a window that does not tile the input
+     (1, 2, 5, 3, (5, 5))],  # one output position
+    ids=str,
+)
+def test_conv2d_forward_and_backprop_equal_autograd(in_channels, out_channels, kernel, stride, hw, rng):
+    """Conv2d (channel-last inside) against torch's nn.Conv2d (channel-first) in float64: the output, dL/dW, dL/db
+    and dL/dx, for a loss L = sum(output * G) with a random G."""
+    params = FlatParameters(dict(conv2d_shapes("conv", in_channels, out_channels, kernel)), np.float64)
+    params.data[:] = rng.standard_normal(params.data.shape)
+    conv = params.conv2d("conv", stride)
+    x = rng.standard_normal((3, in_channels, *hw))
+
+    ref = nn.Conv2d(in_channels, out_channels, kernel, stride).double()
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(params.views["conv.weight"]))
+        ref.bias.copy_(torch.from_numpy(params.views["conv.bias"]))
+    x_t = torch.from_numpy(x).requires_grad_()
+    z_t = ref(x_t)
+    g = rng.standard_normal(z_t.shape)
+    (z_t * torch.from_numpy(g)).sum().backward()
+
+    cache = []
+    z = conv.forward(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), cache)
+    np.testing.assert_allclose(z.transpose(0, 3, 1, 2), z_t.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g_x = conv.backprop(np.ascontiguousarray(g.transpose(0, 2, 3, 1)), cache[0])
+    np.testing.assert_allclose(params.grad_views["conv.weight"], ref.weight.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(params.grad_views["conv.bias"], ref.bias.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g_x.transpose(0, 3, 1, 2), x_t.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert conv.backprop(np.ascontiguousarray(g.transpose(0, 2, 3, 1)), cache[0], need_input_grad=False) is None
