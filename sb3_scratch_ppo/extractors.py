@@ -4,6 +4,8 @@
 
 - ``FlattenExtractor`` (MlpPolicy): preprocessing as SB3's ``preprocess_obs`` (one-hot for discrete spaces, floats
   for Box), then flatten; no parameters.
+- ``NatureCNN`` (CnnPolicy): the DQN Nature paper's three convolutions and a Linear, all with ReLU, on
+  channel-first images (divided by 255 when ``normalize_images``).
 - ``MlpExtractor``: separate pi and vf towers of Linear + activation on the same features (no shared layers, as SB3
   >= 1.8), their parameters named ``mlp_extractor.policy_net.{0,2,...}`` and ``mlp_extractor.value_net.{0,2,...}``.
 """
@@ -16,7 +18,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sb3_scratch_ppo import preprocessing
-from sb3_scratch_ppo.layers import MLP, FlatParameters, linear_shapes
+from sb3_scratch_ppo.layers import MLP, FlatParameters, ReLU, conv2d_shapes, linear_shapes
 
 
 class FlattenExtractor:
@@ -33,6 +35,91 @@ class FlattenExtractor:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return x.reshape(len(x), -1)
+
+
+class NatureCNN:
+    """SB3's NatureCNN: Conv2d(C, 32, 8, stride 4) -> ReLU -> Conv2d(32, 64, 4, stride 2) -> ReLU ->
+    Conv2d(64, 64, 3, stride 1) -> ReLU -> flatten over (C, H, W) -> Linear(n_flatten, features_dim) -> ReLU.
+
+    Its parameters live in the policy's flat buffers under ``{prefix}.cnn.{0,2,4}`` and ``{prefix}.linear.0``, as
+    SB3 names them. Inside, the convolutions run channel-last (``layers.Conv2d``): the input is transposed once
+    at the start, and back before the flatten so the Linear sees torch's order.
+    """
+
+    LAYERS = (("cnn.0", 32, 8, 4), ("cnn.2", 64, 4, 2), ("cnn.4", 64, 3, 1))  # name, out channels, kernel, stride
+
+    def __init__(self, observation_space: spaces.Space, features_dim: int = 512, normalized_image: bool = False,
+                 normalize_images: bool = True):
+        assert isinstance(observation_space, spaces.Box), (
+            f"NatureCNN must be used with a gym.spaces.Box observation space, not {observation_space}")
+        assert preprocessing.is_image_space(observation_space, normalized_image=normalized_image), (
+            f"You should use NatureCNN only with images not with {observation_space}\n"
+            "(you are probably using `CnnPolicy` instead of `MlpPolicy` or `MultiInputPolicy`)\n"
+            "If you are using `VecNormalize` or already normalized channel-first images "
+            "you should pass `normalize_images=False`"
+        )
+        self.observation_space = observation_space
+        self.normalize_images = normalize_images
+        self.features_dim = features_dim
+        channels, height, width = observation_space.shape
+        self.in_channels = [channels] + [out for _, out, _, _ in self.LAYERS[:-1]]
+        for _, _, kernel, stride in self.LAYERS:
+            height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+        if height < 1 or width < 1:  # torch fails in the first forward; say why
+            raise ValueError(f"NatureCNN: images of shape {observation_space.shape} are too small for its kernels "
+                             "(the smallest is 36 x 36)")
+        self.n_flatten = 64 * height * width
+        self.convs: list = []  # set by bind()
+        self.linear = None
+        self.relu = ReLU()
+
+    def preprocess(self, obs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Raw images (B, C, H, W) -> float32, divided by 255 if the space is an image and normalize_images."""
+        obs = np.asarray(obs)
+        if out is None:
+            out = np.empty(obs.shape, dtype=np.float32)
+        if self.normalize_images and preprocessing.is_image_space(self.observation_space):
+            np.divide(obs, np.float32(255.0), out=out, casting="unsafe")
+        else:
+            out[:] = obs
+        return out
+
+    def parameter_shapes(self, prefix: str) -> list[tuple[str, tuple[int, ...]]]:
+        shapes = []
+        for (name, out, kernel, _), in_channels in zip(self.LAYERS, self.in_channels, strict=True):
+            shapes += conv2d_shapes(f"{prefix}.{name}", in_channels, out, kernel)
+        return shapes + linear_shapes(f"{prefix}.linear.0", self.n_flatten, self.features_dim)
+
+    def bind(self, params: FlatParameters, prefix: str) -> None:
+        self.convs = [params.conv2d(f"{prefix}.{name}", stride) for name, _, _, stride in self.LAYERS]
+        self.linear = params.linear(f"{prefix}.linear.0")
+
+    def forward(self, x: np.ndarray, cache: list | None = None) -> np.ndarray:
+        """(B, C, H, W) float images -> features (B, features_dim); with a list as ``cache``, what ``backprop``
+        needs is appended to it."""
+        h = x.transpose(0, 2, 3, 1)
+        for conv in self.convs:
+            z = conv.forward(h, cache)
+            h = self.relu.forward(z)
+            if cache is not None:
+                cache.append((z, h))
+        flat = h.transpose(0, 3, 1, 2).reshape(len(h), -1)  # torch's Flatten runs over (C, H, W)
+        z = self.linear.forward(flat)
+        features = self.relu.forward(z)
+        if cache is not None:
+            cache.append((flat, z, features, h.shape))
+        return features
+
+    def backprop(self, g: np.ndarray, cache: list, need_input_grad: bool = False) -> np.ndarray | None:
+        """From dL/dfeatures (B, features_dim): write every parameter's gradient; return dL/dx if asked."""
+        flat, z, features, shape = cache[-1]
+        g = self.linear.backprop(flat, self.relu.backprop(z, features, g))
+        b, h, w, c = shape
+        g = g.reshape(b, c, h, w).transpose(0, 2, 3, 1)
+        for i in range(len(self.convs) - 1, -1, -1):
+            conv_cache, (z, y) = cache[2 * i], cache[2 * i + 1]
+            g = self.convs[i].backprop(self.relu.backprop(z, y, g), conv_cache, need_input_grad=i > 0 or need_input_grad)
+        return None if g is None else g.transpose(0, 3, 1, 2)
 
 
 def parse_net_arch(net_arch: Any) -> tuple[list[int], list[int]]:

@@ -10,15 +10,12 @@ import numpy as np
 from gymnasium import spaces
 
 
-def is_image_space(space: spaces.Space) -> bool:
-    """A uint8 Box of rank 3 with values in [0, 255], as SB3 decides (the channel check aside)."""
-    return (
-        isinstance(space, spaces.Box)
-        and space.dtype == np.uint8
-        and len(space.shape) == 3
-        and np.all(space.low == 0)
-        and np.all(space.high == 255)
-    )
+def is_image_space(space: spaces.Space, normalized_image: bool = False) -> bool:
+    """A uint8 Box of rank 3 with values in [0, 255], as SB3 decides (the channel check aside); with
+    ``normalized_image``, any Box of rank 3 (no dtype or bounds check, as SB3)."""
+    if not (isinstance(space, spaces.Box) and len(space.shape) == 3):
+        return False
+    return normalized_image or (space.dtype == np.uint8 and np.all(space.low == 0) and np.all(space.high == 255))
 
 
 def features_dim(space: spaces.Space) -> int:
