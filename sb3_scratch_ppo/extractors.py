@@ -6,6 +6,8 @@
   for Box), then flatten; no parameters.
 - ``NatureCNN`` (CnnPolicy): the DQN Nature paper's three convolutions and a Linear, all with ReLU, on
   channel-first images (divided by 255 when ``normalize_images``).
+- ``CombinedExtractor`` (MultiInputPolicy): per key of a Dict space, in the space's order, a NatureCNN for an
+  image and a flatten for anything else; the features concatenated.
 - ``MlpExtractor``: separate pi and vf towers of Linear + activation on the same features (no shared layers, as SB3
   >= 1.8), their parameters named ``mlp_extractor.policy_net.{0,2,...}`` and ``mlp_extractor.value_net.{0,2,...}``.
 """
@@ -120,6 +122,58 @@ class NatureCNN:
             conv_cache, (z, y) = cache[2 * i], cache[2 * i + 1]
             g = self.convs[i].backprop(self.relu.backprop(z, y, g), conv_cache, need_input_grad=i > 0 or need_input_grad)
         return None if g is None else g.transpose(0, 3, 1, 2)
+
+
+class CombinedExtractor:
+    """SB3's CombinedExtractor for Dict observations: per key, in ``observation_space.spaces`` order, a NatureCNN
+    (``features_dim=cnn_output_dim``) for an image and a flatten for anything else; the features concatenated.
+
+    Observations are dicts of arrays; ``preprocess`` treats each key as SB3's ``preprocess_obs`` does (images / 255,
+    one-hots, floats), keeping images (B, C, H, W) for their CNN and flattening the rest. Parameters:
+    ``{prefix}.extractors.{key}.cnn...`` for each image key, as in SB3's state_dict."""
+
+    def __init__(self, observation_space: spaces.Dict, cnn_output_dim: int = 256, normalized_image: bool = False,
+                 normalize_images: bool = True):
+        self.observation_space = observation_space
+        self.normalize_images = normalize_images
+        self.extractors: dict[str, NatureCNN | FlattenExtractor] = {}
+        for key, subspace in observation_space.spaces.items():
+            if preprocessing.is_image_space(subspace, normalized_image=normalized_image):
+                self.extractors[key] = NatureCNN(subspace, cnn_output_dim, normalized_image, normalize_images)
+            else:
+                self.extractors[key] = FlattenExtractor(subspace, normalize_images)
+        self.features_dim = sum(e.features_dim for e in self.extractors.values())
+        self.cnn_keys = [key for key, e in self.extractors.items() if isinstance(e, NatureCNN)]
+
+    def preprocess(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {key: extractor.preprocess(obs[key]) for key, extractor in self.extractors.items()}
+
+    def parameter_shapes(self, prefix: str) -> list[tuple[str, tuple[int, ...]]]:
+        return [shape for key in self.cnn_keys for shape in self.extractors[key].parameter_shapes(
+            f"{prefix}.extractors.{key}")]
+
+    def bind(self, params: FlatParameters, prefix: str) -> None:
+        for key in self.cnn_keys:
+            self.extractors[key].bind(params, f"{prefix}.extractors.{key}")
+
+    def forward(self, x: dict[str, np.ndarray], cache: dict | None = None) -> np.ndarray:
+        """Features (B, features_dim); with a dict as ``cache``, each CNN's backprop cache goes in it by key."""
+        parts = []
+        for key, extractor in self.extractors.items():
+            if key in self.cnn_keys:
+                parts.append(extractor.forward(x[key], cache.setdefault(key, []) if cache is not None else None))
+            else:
+                parts.append(extractor.forward(x[key]))
+        return np.concatenate(parts, axis=1)
+
+    def backprop(self, g: np.ndarray, cache: dict) -> None:
+        """From dL/dfeatures: each CNN gets its slice of the gradient; flattened keys have nothing to learn."""
+        start = 0
+        for key, extractor in self.extractors.items():
+            stop = start + extractor.features_dim
+            if key in self.cnn_keys:
+                extractor.backprop(g[:, start:stop], cache[key])
+            start = stop
 
 
 def parse_net_arch(net_arch: Any) -> tuple[list[int], list[int]]:
