@@ -31,12 +31,25 @@ class FlattenExtractor:
         self.normalize_images = normalize_images
         self.features_dim = preprocessing.features_dim(observation_space)
 
+    def input_spec(self, dtype) -> tuple[tuple[int, ...], np.dtype]:
+        """Shape and dtype of one preprocessed observation, as the rollout stores it."""
+        return (self.features_dim,), np.dtype(dtype)
+
     def preprocess(self, obs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """A batch of raw observations -> the float32 network input (B, features_dim), written into ``out`` if given."""
         return preprocessing.preprocess(obs, self.observation_space, self.normalize_images, out=out)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def parameter_shapes(self, prefix: str) -> list[tuple[str, tuple[int, ...]]]:
+        return []  # nothing to learn
+
+    def bind(self, params: FlatParameters, prefix: str) -> None:
+        pass
+
+    def forward(self, x: np.ndarray, cache: list | None = None) -> np.ndarray:
         return x.reshape(len(x), -1)
+
+    def backprop(self, g: np.ndarray, cache: list) -> None:
+        pass
 
 
 class NatureCNN:
@@ -75,16 +88,24 @@ class NatureCNN:
         self.linear = None
         self.relu = ReLU()
 
+    def input_spec(self, dtype) -> tuple[tuple[int, ...], np.dtype]:
+        """The rollout stores the images raw (uint8 for image spaces: a quarter of float32's memory)."""
+        return self.observation_space.shape, self.observation_space.dtype
+
     def preprocess(self, obs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Raw images (B, C, H, W) -> float32, divided by 255 if the space is an image and normalize_images."""
-        obs = np.asarray(obs)
+        """Raw images (B, C, H, W), as they are: ``forward`` makes them floats (into ``out`` if given)."""
         if out is None:
-            out = np.empty(obs.shape, dtype=np.float32)
-        if self.normalize_images and preprocessing.is_image_space(self.observation_space):
-            np.divide(obs, np.float32(255.0), out=out, casting="unsafe")
-        else:
-            out[:] = obs
+            return np.asarray(obs, dtype=self.observation_space.dtype)
+        out[...] = obs
         return out
+
+    def to_float(self, x: np.ndarray) -> np.ndarray:
+        """SB3's preprocess_obs for images: ``obs.float() / 255`` when normalizing (exact in float32: the same
+        division), else ``obs.float()``; in the weights' dtype."""
+        dtype = self.linear.weight.dtype
+        if self.normalize_images and preprocessing.is_image_space(self.observation_space):
+            return np.divide(x, dtype.type(255.0), dtype=dtype)
+        return x.astype(dtype, copy=False)
 
     def parameter_shapes(self, prefix: str) -> list[tuple[str, tuple[int, ...]]]:
         shapes = []
@@ -97,9 +118,9 @@ class NatureCNN:
         self.linear = params.linear(f"{prefix}.linear.0")
 
     def forward(self, x: np.ndarray, cache: list | None = None) -> np.ndarray:
-        """(B, C, H, W) float images -> features (B, features_dim); with a list as ``cache``, what ``backprop``
+        """(B, C, H, W) raw images -> features (B, features_dim); with a list as ``cache``, what ``backprop``
         needs is appended to it."""
-        h = x.transpose(0, 2, 3, 1)
+        h = self.to_float(x).transpose(0, 2, 3, 1)
         for conv in self.convs:
             z = conv.forward(h, cache)
             h = self.relu.forward(z)
@@ -113,7 +134,7 @@ class NatureCNN:
         return features
 
     def backprop(self, g: np.ndarray, cache: list, need_input_grad: bool = False) -> np.ndarray | None:
-        """From dL/dfeatures (B, features_dim): write every parameter's gradient; return dL/dx if asked."""
+        """From dL/dfeatures (B, features_dim): write every parameter's gradient; return dL/d(float image) if asked."""
         flat, z, features, shape = cache[-1]
         g = self.linear.backprop(flat, self.relu.backprop(z, features, g))
         b, h, w, c = shape
@@ -145,8 +166,16 @@ class CombinedExtractor:
         self.features_dim = sum(e.features_dim for e in self.extractors.values())
         self.cnn_keys = [key for key, e in self.extractors.items() if isinstance(e, NatureCNN)]
 
-    def preprocess(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {key: extractor.preprocess(obs[key]) for key, extractor in self.extractors.items()}
+    def input_spec(self, dtype) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """Per key: images raw, anything else preprocessed (one-hots, floats), as the rollout stores them."""
+        return {key: extractor.input_spec(dtype) for key, extractor in self.extractors.items()}
+
+    def preprocess(self, obs: dict[str, np.ndarray], out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Per key, each key's extractor's preprocessing (into ``out[key]`` if given)."""
+        if not isinstance(obs, dict):
+            raise ValueError(f"expected a dict observation with keys {list(self.extractors)}, got {type(obs).__name__}")
+        return {key: extractor.preprocess(obs[key], None if out is None else out[key])
+                for key, extractor in self.extractors.items()}
 
     def parameter_shapes(self, prefix: str) -> list[tuple[str, tuple[int, ...]]]:
         return [shape for key in self.cnn_keys for shape in self.extractors[key].parameter_shapes(
@@ -168,6 +197,7 @@ class CombinedExtractor:
 
     def backprop(self, g: np.ndarray, cache: dict) -> None:
         """From dL/dfeatures: each CNN gets its slice of the gradient; flattened keys have nothing to learn."""
+        g = np.ascontiguousarray(g)
         start = 0
         for key, extractor in self.extractors.items():
             stop = start + extractor.features_dim
@@ -231,10 +261,13 @@ class MlpExtractor:
         self.policy_net = MLP([params.linear(name) for name in self._layer_names(prefix, "policy_net")], self.activation)
         self.value_net = MLP([params.linear(name) for name in self._layer_names(prefix, "value_net")], self.activation)
 
-    def forward(self, features: np.ndarray, cache: tuple[list, list] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """latent_pi and latent_vf; with ``cache`` = ([], []), what ``backprop`` needs is appended to it."""
+    def forward(self, features: np.ndarray, cache: tuple[list, list] | None = None,
+                vf_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """latent_pi and latent_vf; with ``cache`` = ([], []), what ``backprop`` needs is appended to it. The vf tower
+        reads ``vf_features`` when the value function has a features extractor of its own."""
         pi_cache, vf_cache = cache if cache is not None else (None, None)
-        return self.policy_net.forward(features, pi_cache), self.value_net.forward(features, vf_cache)
+        vf_features = features if vf_features is None else vf_features
+        return self.policy_net.forward(features, pi_cache), self.value_net.forward(vf_features, vf_cache)
 
     def forward_actor(self, features: np.ndarray) -> np.ndarray:
         return self.policy_net.forward(features)
@@ -242,8 +275,10 @@ class MlpExtractor:
     def forward_critic(self, features: np.ndarray) -> np.ndarray:
         return self.value_net.forward(features)
 
-    def backprop(self, g_latent_pi: np.ndarray, g_latent_vf: np.ndarray, cache: tuple[list, list]) -> None:
-        """Write both towers' gradients from dL/dlatent_pi and dL/dlatent_vf. The features need no gradient: the
-        flatten extractor has no parameters (a features extractor that learns would take the sum from both towers)."""
-        self.policy_net.backprop(g_latent_pi, cache[0])
-        self.value_net.backprop(g_latent_vf, cache[1])
+    def backprop(self, g_latent_pi: np.ndarray, g_latent_vf: np.ndarray, cache: tuple[list, list],
+                 need_features_grad: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+        """Write both towers' gradients from dL/dlatent_pi and dL/dlatent_vf; return dL/dfeatures through each tower
+        if asked (a features extractor that learns needs them; the flatten extractor does not)."""
+        g_pi = self.policy_net.backprop(g_latent_pi, cache[0], need_features_grad)
+        g_vf = self.value_net.backprop(g_latent_vf, cache[1], need_features_grad)
+        return (g_pi, g_vf) if need_features_grad else None

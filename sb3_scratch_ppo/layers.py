@@ -230,11 +230,13 @@ class MLP:
             x = y
         return x
 
-    def backprop(self, g: np.ndarray, cache: list) -> None:
-        """Backpropagate dL/d(output) through the cached layers, writing their weight and bias gradients."""
+    def backprop(self, g: np.ndarray, cache: list, need_input_grad: bool = False) -> np.ndarray | None:
+        """Backpropagate dL/d(output) through the cached layers, writing their weight and bias gradients; return
+        dL/d(input) if asked (with no layers, the input is the output)."""
         for i in range(len(cache) - 1, -1, -1):
             layer, x, z, y = cache[i]
-            g = layer.backprop(x, self.activation.backprop(z, y, g), need_input_grad=i > 0)
+            g = layer.backprop(x, self.activation.backprop(z, y, g), need_input_grad=i > 0 or need_input_grad)
+        return g if need_input_grad else None
 
 
 class Conv2d(NamedTuple):

@@ -22,33 +22,50 @@ from gymnasium import spaces
 from stable_baselines3.common.utils import is_vectorized_observation
 
 from sb3_scratch_ppo.distributions import make_distribution
-from sb3_scratch_ppo.extractors import FlattenExtractor, MlpExtractor
+from sb3_scratch_ppo.extractors import CombinedExtractor, FlattenExtractor, MlpExtractor, NatureCNN
 from sb3_scratch_ppo.gsde import StateDependentNoise
 from sb3_scratch_ppo.layers import FlatParameters, linear_shapes, make_activation, orthogonal, torch_default_init
 from sb3_scratch_ppo.optimizer import Adam, to_numpy
 
-# Keyword arguments of SB3's ActorCriticPolicy that this policy does not implement (beyond their defaults).
-_UNSUPPORTED_DEFAULTS = {"features_extractor_kwargs": None}
+# SB3's features extractors (by class name: SB3's class or ours), and the keyword arguments each takes.
+EXTRACTORS = {
+    "FlattenExtractor": (FlattenExtractor, set()),
+    "NatureCNN": (NatureCNN, {"features_dim", "normalized_image"}),
+    "CombinedExtractor": (CombinedExtractor, {"cnn_output_dim", "normalized_image"}),
+}
 
 # The fused rollout network (FusedActorCritic) is used while batch size x its weights stays below this many
 # multiply-adds: past it, the block-diagonal zeros cost more than the calls saved.
 FUSED_MAX_MACS = 150_000
 
 
-def check_policy_kwargs(unsupported: dict[str, Any], use_sde: bool, squash_output: bool, features_extractor_class: Any,
-                        optimizer_class: Any, optimizer_kwargs: dict[str, Any] | None) -> dict[str, Any]:
-    """Refuse, with the argument's name, what MlpPolicy does not implement; return Adam's keyword arguments."""
-    for key, value in unsupported.items():
-        if key not in _UNSUPPORTED_DEFAULTS:
-            raise TypeError(f"policy_kwargs: unexpected keyword argument {key!r} for MlpPolicy")
-        if value != _UNSUPPORTED_DEFAULTS[key]:
-            raise NotImplementedError(f"policy_kwargs: {key}={value!r} is not implemented by ScratchPPO's MlpPolicy")
-    assert not (squash_output and not use_sde), "squash_output=True is only available when using gSDE (use_sde=True)"
-    if features_extractor_class is not None and getattr(features_extractor_class, "__name__", "") != "FlattenExtractor":
+def extractor_class(features_extractor_class: Any) -> type:
+    """Our features extractor for SB3's (or ours), by class name; anything else is refused, naming what is built."""
+    name = getattr(features_extractor_class, "__name__", None)
+    if not isinstance(features_extractor_class, type) or name not in EXTRACTORS:
         raise NotImplementedError(
-            f"policy_kwargs: features_extractor_class={features_extractor_class!r} is not supported; "
-            "MlpPolicy flattens the observation (FlattenExtractor)"
+            f"policy_kwargs: features_extractor_class={features_extractor_class!r} is not supported; ScratchPPO "
+            f"builds SB3's {', '.join(EXTRACTORS)} from scratch (a custom torch extractor would need autograd)"
         )
+    return EXTRACTORS[name][0]
+
+
+def make_features_extractor(cls: type, kwargs: dict[str, Any], observation_space: spaces.Space,
+                            normalize_images: bool):
+    """SB3's make_features_extractor: ``cls(observation_space, **kwargs)``, normalize_images passed along."""
+    allowed = EXTRACTORS[cls.__name__][1]
+    if set(kwargs) - allowed:
+        raise TypeError(f"policy_kwargs: features_extractor_kwargs {sorted(set(kwargs) - allowed)} are not arguments of "
+                        f"{cls.__name__}" + (f" (it takes {sorted(allowed)})" if allowed else " (it takes none)"))
+    return cls(observation_space, normalize_images=normalize_images, **kwargs)
+
+
+def check_policy_kwargs(unsupported: dict[str, Any], use_sde: bool, squash_output: bool,
+                        optimizer_class: Any, optimizer_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """Refuse, with the argument's name, what the policy does not implement; return Adam's keyword arguments."""
+    for key in unsupported:
+        raise TypeError(f"policy_kwargs: unexpected keyword argument {key!r} for ActorCriticPolicy")
+    assert not (squash_output and not use_sde), "squash_output=True is only available when using gSDE (use_sde=True)"
     if optimizer_class is not None and getattr(optimizer_class, "__name__", "") != "Adam":
         raise NotImplementedError(f"policy_kwargs: optimizer_class={optimizer_class!r} is not supported; only Adam")
     optimizer_kwargs = {"eps": 1e-5} if optimizer_kwargs is None else dict(optimizer_kwargs)
@@ -59,12 +76,16 @@ def check_policy_kwargs(unsupported: dict[str, Any], use_sde: bool, squash_outpu
 
 
 class ActorCriticPolicy:
-    """SB3's ActorCriticPolicy for MlpPolicy, in NumPy. Constructed by ScratchPPO from ``policy_kwargs``.
+    """SB3's ActorCriticPolicy (MlpPolicy), in NumPy. Constructed by ScratchPPO from ``policy_kwargs``.
 
     With ``use_sde`` the actions come from gSDE (``gsde.py``; ``full_std``, ``use_expln``, ``squash_output``);
-    without it ``full_std`` and ``use_expln`` are accepted and ignored, as in SB3. ``share_features_extractor`` is
-    accepted and has no effect: the flatten extractor has no parameters to share.
+    without it ``full_std`` and ``use_expln`` are accepted and ignored, as in SB3. With a features extractor that
+    learns (NatureCNN, CombinedExtractor with images), ``share_features_extractor=True`` (SB3's default) gives one
+    extractor that every loss trains; False gives the value function an extractor of its own,
+    ``vf_features_extractor``, trained by the value loss only, as SB3.
     """
+
+    default_features_extractor: type = FlattenExtractor
 
     def __init__(
         self,
@@ -81,6 +102,7 @@ class ActorCriticPolicy:
         squash_output: bool = False,
         normalize_images: bool = True,
         features_extractor_class: Any = None,
+        features_extractor_kwargs: dict[str, Any] | None = None,
         share_features_extractor: bool = True,
         optimizer_class: Any = None,
         optimizer_kwargs: dict[str, Any] | None = None,
@@ -88,8 +110,7 @@ class ActorCriticPolicy:
         dtype: Any = np.float32,
         **unsupported: Any,
     ):
-        optimizer_kwargs = check_policy_kwargs(unsupported, use_sde, squash_output, features_extractor_class,
-                                               optimizer_class, optimizer_kwargs)
+        optimizer_kwargs = check_policy_kwargs(unsupported, use_sde, squash_output, optimizer_class, optimizer_kwargs)
         self.observation_space = observation_space
         self.action_space = action_space
         self.normalize_images = normalize_images
@@ -100,8 +121,19 @@ class ActorCriticPolicy:
         self.net_arch = net_arch
         self.use_sde, self.squash_output = use_sde, squash_output
 
-        self.features_extractor = FlattenExtractor(observation_space, normalize_images)
+        cls = extractor_class(features_extractor_class or self.default_features_extractor)
+        kwargs = dict(features_extractor_kwargs or {})
+        if not normalize_images and cls in (NatureCNN, CombinedExtractor):
+            kwargs["normalized_image"] = True  # as SB3's BaseModel: no dtype or bounds checks then
+        if net_arch is None and cls is NatureCNN:
+            net_arch = []  # SB3: CnnPolicy's default is no hidden layer after the CNN
+        self.share_features_extractor = share_features_extractor
+        self.features_extractor = make_features_extractor(cls, kwargs, observation_space, normalize_images)
         self.features_dim = self.features_extractor.features_dim
+        self.extractor_learns = bool(self.features_extractor.parameter_shapes("features_extractor"))
+        self.vf_features_extractor = self.features_extractor
+        if not share_features_extractor and self.extractor_learns:
+            self.vf_features_extractor = make_features_extractor(cls, kwargs, observation_space, normalize_images)
         self.mlp_extractor = MlpExtractor(self.features_dim, net_arch, make_activation(activation_fn))
         if use_sde:  # Box only: BaseAlgorithm refuses gSDE for other action spaces
             self.action_dist = StateDependentNoise(int(np.prod(action_space.shape)), full_std, use_expln, squash_output)
@@ -113,12 +145,18 @@ class ActorCriticPolicy:
         # Every parameter in one flat buffer, in SB3's state_dict order; then the layers on their views.
         out_dim = self.action_dist.out_dim
         shapes = [("log_std", log_std_shape)] if self.has_log_std else []
+        shapes += self.features_extractor.parameter_shapes("features_extractor")
+        if self.vf_features_extractor is not self.features_extractor:
+            shapes += self.vf_features_extractor.parameter_shapes("vf_features_extractor")
         shapes += self.mlp_extractor.parameter_shapes("mlp_extractor")
         shapes += linear_shapes("action_net", self.mlp_extractor.latent_dim_pi, out_dim)
         shapes += linear_shapes("value_net", self.mlp_extractor.latent_dim_vf, 1)
         flat = FlatParameters(OrderedDict(shapes), self.dtype)
         self.params, self.grads = flat.data, flat.grad
         self.param_views, self.grad_views = flat.views, flat.grad_views  # name -> view, as state_dict()
+        self.features_extractor.bind(flat, "features_extractor")
+        if self.vf_features_extractor is not self.features_extractor:
+            self.vf_features_extractor.bind(flat, "vf_features_extractor")
         self.mlp_extractor.bind(flat, "mlp_extractor")
         self.action_net, self.value_net = flat.linear("action_net"), flat.linear("value_net")
         self._init_weights()
@@ -154,13 +192,32 @@ class ActorCriticPolicy:
 
     # --- forward and backward ----------------------------------------------------------------------------
 
-    def preprocess(self, obs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """A batch of raw observations -> the network's input (what the rollout stores), written into ``out`` if given."""
+    def input_spec(self):
+        """Shape and dtype of one network input as the rollout stores it (a dict of them for Dict spaces)."""
+        return self.features_extractor.input_spec(self.dtype)
+
+    def preprocess(self, obs: Any, out: Any = None) -> Any:
+        """A batch of raw observations -> the network's input (what the rollout stores), written into ``out`` if given.
+        For MlpPolicy it is the float features; images stay raw (uint8), and the CNN makes them floats."""
         return self.features_extractor.preprocess(obs, out=out)
 
-    def forward(self, x: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def latents(self, x: Any, cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """latent_pi and latent_vf from the network input: the features extractor(s), then the mlp_extractor. With a
+        dict as ``cache``, what ``backprop`` needs goes in it."""
+        pi_cache = vf_cache = None
+        if cache is not None:
+            cache["mlp"], pi_cache = ([], []), cache.setdefault("features", [] if not isinstance(x, dict) else {})
+        features = self.features_extractor.forward(x, pi_cache)
+        vf_features = None
+        if self.vf_features_extractor is not self.features_extractor:
+            if cache is not None:
+                vf_cache = cache.setdefault("vf_features", [] if not isinstance(x, dict) else {})
+            vf_features = self.vf_features_extractor.forward(x, vf_cache)
+        return self.mlp_extractor.forward(features, None if cache is None else cache["mlp"], vf_features)
+
+    def forward(self, x: Any, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Actions (sampled, or the mode), V(s) (B,) and log pi(a|s) (B,) for a batch of network inputs."""
-        latent_pi, latent_vf = self.mlp_extractor.forward(self.features_extractor.forward(x))
+        latent_pi, latent_vf = self.latents(x)
         out, values = self.action_net.forward(latent_pi), self.value_net.forward(latent_vf)[:, 0]
         return self.act(out, values, latent_pi, deterministic)
 
@@ -179,16 +236,17 @@ class ActorCriticPolicy:
         It reads the weights as they are now, so build it at the start of each rollout. For small batches it runs pi
         and vf as one MLP (``FusedActorCritic``): with a few envs per step NumPy's per-call cost outweighs the
         arithmetic, so halving the calls pays. Otherwise, and for towers of different depths, it is ``forward``."""
-        if len(self.mlp_extractor.policy_net.layers) == len(self.mlp_extractor.value_net.layers):
+        same_depth = len(self.mlp_extractor.policy_net.layers) == len(self.mlp_extractor.value_net.layers)
+        if same_depth and not self.extractor_learns:  # a CNN's cost dwarfs the calls fusing would save
             net = FusedActorCritic(self, deterministic)
             if batch_size * net.macs <= FUSED_MAX_MACS:
                 return net
         return functools.partial(self.forward, deterministic=deterministic)
 
-    def predict_values(self, x: np.ndarray) -> np.ndarray:
-        return self.value_net.forward(self.mlp_extractor.forward_critic(self.features_extractor.forward(x)))[:, 0]
+    def predict_values(self, x: Any) -> np.ndarray:
+        return self.value_net.forward(self.mlp_extractor.forward_critic(self.vf_features_extractor.forward(x)))[:, 0]
 
-    def actions_from(self, x: np.ndarray, deterministic: bool) -> np.ndarray:
+    def actions_from(self, x: Any, deterministic: bool) -> np.ndarray:
         """Actions for a batch of network inputs, as the distribution returns them (gSDE: tanh'd if squashing)."""
         latent_pi = self.mlp_extractor.forward_actor(self.features_extractor.forward(x))
         out = self.action_net.forward(latent_pi)
@@ -213,26 +271,39 @@ class ActorCriticPolicy:
         low, high = self.action_space.low, self.action_space.high
         return 2.0 * ((action - low) / (high - low)) - 1.0
 
-    def evaluate_actions(self, x: np.ndarray, actions: np.ndarray):
+    def evaluate_actions(self, x: Any, actions: np.ndarray):
         """Training step: V(s), log pi(a|s), H(pi(.|s)), each (B,), and the cache for ``backprop``."""
-        features = self.features_extractor.forward(x)
-        mlp_cache: tuple[list, list] = ([], [])
-        latent_pi, latent_vf = self.mlp_extractor.forward(features, mlp_cache)
+        cache: dict = {}
+        latent_pi, latent_vf = self.latents(x, cache)
         out = self.action_net.forward(latent_pi)
         values = self.value_net.forward(latent_vf)[:, 0]
         log_prob, entropy, dist_ctx = self.action_dist.log_prob_entropy(out, self.log_std, actions, latent_pi)
-        return values, log_prob, entropy, (latent_pi, latent_vf, mlp_cache, dist_ctx)
+        cache.update(latent_pi=latent_pi, latent_vf=latent_vf, dist=dist_ctx)
+        return values, log_prob, entropy, cache
 
-    def backprop(self, cache, g_values: np.ndarray, g_log_prob: np.ndarray, g_entropy: np.ndarray | None) -> None:
+    def backprop(self, cache: dict, g_values: np.ndarray, g_log_prob: np.ndarray, g_entropy: np.ndarray | None) -> None:
         """Write dL/dparams into ``grads``, given dL/dV, dL/dlog_prob and dL/dentropy, each (B,) (dL/dentropy may be
-        None: 0). Every gradient is overwritten, none accumulated: one call fills ``grads`` for one minibatch."""
-        latent_pi, latent_vf, mlp_cache, dist_ctx = cache
-        g_out, g_log_std = self.action_dist.backprop(dist_ctx, g_log_prob, g_entropy)
+        None: 0). Every gradient is overwritten, none accumulated: one call fills ``grads`` for one minibatch.
+
+        A shared features extractor gets the sum of what both towers send back (every loss trains it); a separate
+        vf extractor gets the value tower's alone."""
+        mlp_cache = cache["mlp"]
+        g_out, g_log_std = self.action_dist.backprop(cache["dist"], g_log_prob, g_entropy)
         if g_log_std is not None:
             self.grad_views["log_std"][:] = g_log_std
-        g_latent_pi = self.action_net.backprop(latent_pi, g_out, need_input_grad=bool(mlp_cache[0]))
-        g_latent_vf = self.value_net.backprop(latent_vf, g_values[:, None], need_input_grad=bool(mlp_cache[1]))
-        self.mlp_extractor.backprop(g_latent_pi, g_latent_vf, mlp_cache)
+        learns = self.extractor_learns
+        g_latent_pi = self.action_net.backprop(cache["latent_pi"], g_out, need_input_grad=bool(mlp_cache[0]) or learns)
+        g_latent_vf = self.value_net.backprop(cache["latent_vf"], g_values[:, None],
+                                              need_input_grad=bool(mlp_cache[1]) or learns)
+        g_features = self.mlp_extractor.backprop(g_latent_pi, g_latent_vf, mlp_cache, need_features_grad=learns)
+        if not learns:
+            return
+        g_pi, g_vf = g_features
+        if self.vf_features_extractor is self.features_extractor:
+            self.features_extractor.backprop(g_pi + g_vf, cache["features"])
+        else:
+            self.features_extractor.backprop(g_pi, cache["features"])
+            self.vf_features_extractor.backprop(g_vf, cache["vf_features"])
 
     # --- SB3's policy API ----------------------------------------------------------------------------------
 
@@ -274,15 +345,31 @@ class ActorCriticPolicy:
         """Per-parameter views into the flat buffer, in SB3's order."""
         return list(self.param_views.values())
 
+    def state_views(self) -> OrderedDict[str, np.ndarray]:
+        """SB3's state_dict layout, as views of our parameters. SB3 registers the features extractor three times
+        (``features_extractor``, ``pi_features_extractor``, ``vf_features_extractor``: the same module when shared;
+        else the vf one is its own): the same keys, in SB3's order, with the copies as views of the one we hold."""
+        views = OrderedDict()
+        extractor = [(name, v) for name, v in self.param_views.items() if name.startswith("features_extractor.")]
+        vf_own = [(name, v) for name, v in self.param_views.items() if name.startswith("vf_features_extractor.")]
+        head = [(name, v) for name, v in self.param_views.items() if name == "log_std"]
+        views.update(head)
+        views.update(extractor)
+        views.update((f"pi_{name}", v) for name, v in extractor)
+        views.update(vf_own or [(f"vf_{name}", v) for name, v in extractor])
+        views.update((name, v) for name, v in self.param_views.items() if name not in views)
+        return views
+
     def state_dict(self) -> OrderedDict[str, Any]:
-        """SB3 MlpPolicy's state_dict: the same keys and shapes, as float32 torch tensors (copies)."""
+        """SB3's state_dict: the same keys and shapes, as float32 torch tensors (copies)."""
         import torch  # only for SB3's file format and weight exchange
 
-        return OrderedDict((name, torch.tensor(np.array(view, dtype=np.float32))) for name, view in self.param_views.items())
+        return OrderedDict((name, torch.tensor(np.array(view, dtype=np.float32))) for name, view in self.state_views().items())
 
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
-        """Copy weights from an SB3 MlpPolicy state_dict (torch tensors or arrays)."""
-        views = self.param_views
+        """Copy weights from an SB3 state_dict (torch tensors or arrays). The extractor's copies under
+        ``pi_features_extractor`` (and ``vf_features_extractor`` when shared) are written to the same parameters."""
+        views = self.state_views()
         missing = [k for k in views if k not in state_dict]
         unexpected = [k for k in state_dict if k not in views]
         if strict and (missing or unexpected):
