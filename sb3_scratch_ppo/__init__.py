@@ -13,8 +13,8 @@ Importing this package also registers the Gymnasium environment ``ScratchCartPol
 
 import scratch_envs  # noqa: F401  (registers ScratchCartPole-v0)
 from sb3_scratch_ppo.policy import ActorCriticPolicy
-from sb3_scratch_ppo.ppo import MlpPolicy, ScratchPPO
+from sb3_scratch_ppo.ppo import CnnPolicy, MlpPolicy, MultiInputPolicy, ScratchPPO
 from sb3_scratch_ppo.vec_env import make_vec_env
 
 __version__ = "0.1.0"
-__all__ = ["ActorCriticPolicy", "MlpPolicy", "ScratchPPO", "make_vec_env"]
+__all__ = ["ActorCriticPolicy", "CnnPolicy", "MlpPolicy", "MultiInputPolicy", "ScratchPPO", "make_vec_env"]

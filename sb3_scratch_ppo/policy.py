@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.preprocessing import is_image_space, maybe_transpose
 from stable_baselines3.common.utils import is_vectorized_observation
 
 from sb3_scratch_ppo.distributions import make_distribution
@@ -307,13 +308,25 @@ class ActorCriticPolicy:
 
     # --- SB3's policy API ----------------------------------------------------------------------------------
 
-    def obs_to_tensor(self, observation: Any) -> tuple[np.ndarray, bool]:
-        """SB3's obs_to_tensor: one observation or a batch -> the network input, and whether it was a batch."""
+    def obs_to_tensor(self, observation: Any) -> tuple[Any, bool]:
+        """SB3's obs_to_tensor: one observation or a batch (per key for dicts; channel-last images transposed) ->
+        the network input, and whether it was a batch."""
         if isinstance(observation, dict):
-            raise ValueError(
-                f"predict() got a dict observation, but the observation space is {self.observation_space}; "
-                "MlpPolicy takes an array (MultiInputPolicy, for Dict spaces, is not implemented)"
-            )
+            if not isinstance(self.observation_space, spaces.Dict):
+                raise ValueError(f"predict() got a dict observation, but the observation space is "
+                                 f"{self.observation_space}; dict observations need a Dict space and MultiInputPolicy")
+            batch, vectorized = {}, False
+            for key, obs in observation.items():
+                space = self.observation_space.spaces[key]
+                obs = maybe_transpose(obs, space) if is_image_space(space) else np.array(obs)
+                vectorized = vectorized or is_vectorized_observation(obs, space)
+                batch[key] = obs.reshape((-1, *space.shape))
+            return self.preprocess(batch), vectorized
+        if isinstance(self.observation_space, spaces.Dict):
+            raise ValueError(f"predict() got a {type(observation).__name__}, but the observation space is "
+                             f"{self.observation_space}: pass a dict with its keys")
+        if is_image_space(self.observation_space):
+            observation = maybe_transpose(observation, self.observation_space)  # channel-last images are accepted too
         observation = np.array(observation)
         vectorized = is_vectorized_observation(observation, self.observation_space)
         return self.preprocess(observation.reshape((-1, *self.observation_space.shape))), vectorized
@@ -389,6 +402,20 @@ class ActorCriticPolicy:
                     f"{views[name].shape}"
                 )
             views[name][...] = array
+
+
+class ActorCriticCnnPolicy(ActorCriticPolicy):
+    """CnnPolicy: ActorCriticPolicy on images, with NatureCNN as its features extractor (and, by default, no hidden
+    layers after it: net_arch [], as SB3)."""
+
+    default_features_extractor = NatureCNN
+
+
+class MultiInputActorCriticPolicy(ActorCriticPolicy):
+    """MultiInputPolicy: ActorCriticPolicy on Dict observations, with CombinedExtractor (a NatureCNN per image key,
+    a flatten for the others)."""
+
+    default_features_extractor = CombinedExtractor
 
 
 class FusedActorCritic:

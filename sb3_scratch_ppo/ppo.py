@@ -32,18 +32,21 @@ from threadpoolctl import threadpool_limits
 
 from sb3_scratch_ppo.loss import explained_variance, ppo_loss
 from sb3_scratch_ppo.optimizer import clip_grad_norm_
-from sb3_scratch_ppo.policy import ActorCriticPolicy
+from sb3_scratch_ppo.policy import ActorCriticCnnPolicy, ActorCriticPolicy, MultiInputActorCriticPolicy
 from sb3_scratch_ppo.rollout import RolloutStorage
 
 SelfScratchPPO = TypeVar("SelfScratchPPO", bound="ScratchPPO")
 
 MlpPolicy = ActorCriticPolicy
+CnnPolicy = ActorCriticCnnPolicy
+MultiInputPolicy = MultiInputActorCriticPolicy
 
 
 class ScratchPPO(OnPolicyAlgorithm):
     """Proximal Policy Optimization, a drop-in for ``stable_baselines3.PPO``: same parameters, defaults and behaviour.
 
-    :param policy: "MlpPolicy" (or the ``MlpPolicy`` class of this package)
+    :param policy: "MlpPolicy", "CnnPolicy" (images) or "MultiInputPolicy" (Dict observations), or those classes
+        of this package
     :param env: the environment to learn from (a Gymnasium env, a VecEnv, or a registered id)
     :param learning_rate: float, or a function of progress_remaining (1 at the start, 0 at the end)
     :param n_steps: steps per env per rollout (rollout size n_steps * n_envs)
@@ -70,7 +73,11 @@ class ScratchPPO(OnPolicyAlgorithm):
     :param device: accepted for compatibility; computation is NumPy on the CPU
     """
 
-    policy_aliases: ClassVar[dict[str, type]] = {"MlpPolicy": ActorCriticPolicy}
+    policy_aliases: ClassVar[dict[str, type]] = {
+        "MlpPolicy": ActorCriticPolicy,
+        "CnnPolicy": ActorCriticCnnPolicy,
+        "MultiInputPolicy": MultiInputActorCriticPolicy,
+    }
     # BLAS threads during learn(). The matrices of small MLPs are far too small for threads to pay:
     # one thread is faster alone, and far faster when two processes share the cores. None: BLAS's own setting.
     blas_threads: ClassVar[int | None] = 1
@@ -157,7 +164,7 @@ class ScratchPPO(OnPolicyAlgorithm):
             **self.policy_kwargs,
         )
         self.rollout_buffer = RolloutStorage(
-            self.n_steps, self.n_envs, (self.policy.features_dim,), self.action_space.shape,
+            self.n_steps, self.n_envs, self.policy.input_spec(), self.action_space.shape,
             self.policy.action_dist.action_dtype, gamma=self.gamma, gae_lambda=self.gae_lambda,
         )
         self.clip_range = FloatSchedule(self.clip_range)
@@ -207,7 +214,7 @@ class ScratchPPO(OnPolicyAlgorithm):
         while n_steps < n_rollout_steps:
             if self.use_sde and self.sde_sample_freq > 0 and n_steps % self.sde_sample_freq == 0:
                 self.policy.reset_noise(env.num_envs)  # at step 0 too, as SB3: a second draw right after the first
-            obs = self.policy.preprocess(self._last_obs, out=rollout_buffer.observations[n_steps])
+            obs = self.policy.preprocess(self._last_obs, out=rollout_buffer.observation_row(n_steps))
             actions, values, log_probs = net(obs)
             # The storage keeps the action as drawn; the env gets it clipped to the bounds (unscaled when squashed).
             clipped_actions = self.policy.env_actions(actions) if is_box else actions
@@ -228,7 +235,7 @@ class ScratchPPO(OnPolicyAlgorithm):
                 truncated = [i for i in done_idx if infos[i].get("terminal_observation") is not None
                              and infos[i].get("TimeLimit.truncated", False)]
                 if truncated:
-                    terminal_obs = np.stack([infos[i]["terminal_observation"] for i in truncated])
+                    terminal_obs = stack([infos[i]["terminal_observation"] for i in truncated])
                     rewards[truncated] += self.gamma * self.policy.predict_values(self.policy.preprocess(terminal_obs))
 
             rollout_buffer.add(n_steps, actions, rewards, self._last_episode_starts, values, log_probs)
@@ -310,15 +317,29 @@ class ScratchPPO(OnPolicyAlgorithm):
             self.logger.record("train/clip_range_vf", clip_range_vf)
 
 
+def stack(observations: list) -> np.ndarray | dict[str, np.ndarray]:
+    """A batch from single observations: arrays stacked, or dicts stacked key by key."""
+    if isinstance(observations[0], dict):
+        return {key: np.stack([obs[key] for obs in observations]) for key in observations[0]}
+    return np.stack(observations)
+
+
+# SB3's policy classes, by name (a model saved by SB3's PPO names its class), and ours for each.
+SB3_POLICIES = {"ActorCriticPolicy": ActorCriticPolicy, "ActorCriticCnnPolicy": ActorCriticCnnPolicy,
+                "MultiInputActorCriticPolicy": MultiInputActorCriticPolicy}
+
+
 def _our_policy_class(policy: Any) -> type[ActorCriticPolicy]:
-    """Our MlpPolicy for ``policy``: ours as is, SB3's ActorCriticPolicy (whose weights have the same layout)
-    mapped to ours, so that models saved by SB3's PPO load; anything else is refused."""
+    """Our policy class for ``policy``: ours as is, SB3's ActorCriticPolicy, ActorCriticCnnPolicy and
+    MultiInputActorCriticPolicy (whose weights have the same layout) mapped to ours, so that models saved by SB3's PPO
+    load; anything else is refused."""
     if isinstance(policy, type) and issubclass(policy, ActorCriticPolicy):
         return policy
     is_sb3_class = isinstance(policy, type) and policy.__module__.startswith("stable_baselines3.")
-    if is_sb3_class and policy.__name__ == "ActorCriticPolicy":
-        return ActorCriticPolicy
+    if is_sb3_class and policy.__name__ in SB3_POLICIES:
+        return SB3_POLICIES[policy.__name__]
     raise ValueError(
-        f"policy={policy!r}: ScratchPPO takes 'MlpPolicy' or sb3_scratch_ppo.MlpPolicy (and loads models saved by "
-        "ScratchPPO or by SB3's PPO with MlpPolicy); a model file with another policy was saved by another algorithm"
+        f"policy={policy!r}: ScratchPPO takes 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy' (or their classes in "
+        "this package), and loads models saved by ScratchPPO or by SB3's PPO with those; a model file with another "
+        "policy was saved by another algorithm"
     )

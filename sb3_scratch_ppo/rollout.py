@@ -16,16 +16,22 @@ GAE (Schulman et al. 2016), backwards over t, with episode_start[t] = "obs[t] be
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import NamedTuple
+import operator
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
+
+
+def tree_map(fn: Callable[[np.ndarray], Any], x: Any) -> Any:
+    """fn on an array, or on each array of a dict of arrays (Dict observations are stored per key)."""
+    return {key: fn(value) for key, value in x.items()} if isinstance(x, dict) else fn(x)
 
 
 class Minibatch(NamedTuple):
     """One minibatch of the rollout, field by field (``RolloutStorage.flatten`` names each)."""
 
-    observations: np.ndarray  # preprocessed: the network's input
+    observations: np.ndarray | dict[str, np.ndarray]  # the network's input as the policy preprocessed it (per key)
     actions: np.ndarray
     old_values: np.ndarray
     old_log_prob: np.ndarray
@@ -37,12 +43,21 @@ class RolloutStorage:
     """The arrays of one rollout, written step by step by ``collect_rollouts`` (whose ``n_steps`` is the only step
     counter: step t goes to row t), then GAE, then minibatches for ``train``."""
 
-    def __init__(self, n_steps: int, n_envs: int, obs_shape: tuple[int, ...], action_shape: tuple[int, ...],
+    def __init__(self, n_steps: int, n_envs: int, obs_spec, action_shape: tuple[int, ...],
                  action_dtype, gamma: float, gae_lambda: float, dtype=np.float32):
+        """``obs_spec``: the shape of one network input (stored as ``dtype``), or (shape, dtype), or a dict of
+        (shape, dtype) per key (``policy.input_spec()``: images are kept raw, uint8)."""
         self.n_steps, self.n_envs = n_steps, n_envs
         self.gamma, self.gae_lambda = gamma, gae_lambda
         T, N = n_steps, n_envs
-        self.observations = np.zeros((T, N, *obs_shape), dtype=dtype)  # preprocessed, by the policy, in place
+
+        def array(spec):
+            shape, obs_dtype = spec if len(spec) == 2 and isinstance(spec[0], tuple) else (spec, dtype)
+            return np.zeros((T, N, *shape), dtype=obs_dtype)
+
+        # Preprocessed by the policy straight into row t at step t.
+        self.observations = ({key: array(spec) for key, spec in obs_spec.items()} if isinstance(obs_spec, dict)
+                             else array(obs_spec))
         self.actions = np.zeros((T, N, *action_shape), dtype=action_dtype)
         self.rewards = np.zeros((T, N), dtype=dtype)
         self.episode_starts = np.zeros((T, N), dtype=dtype)
@@ -78,12 +93,16 @@ class RolloutStorage:
         np.add(self.advantages, self.values, out=self.returns)
         self.flatten()
 
+    def observation_row(self, t: int) -> np.ndarray | dict[str, np.ndarray]:
+        """Where step t's observations go (the policy preprocesses into it)."""
+        return tree_map(lambda a: a[t], self.observations)
+
     def flatten(self) -> None:
         """(T, N, ...) -> (N * T, ...), env-major, as SB3's swap_and_flatten; the storage's names to Minibatch's."""
         def flat(a):
             return np.ascontiguousarray(a.swapaxes(0, 1)).reshape(self.n_envs * self.n_steps, *a.shape[2:])
 
-        self.flat = Minibatch(observations=flat(self.observations), actions=flat(self.actions),
+        self.flat = Minibatch(observations=tree_map(flat, self.observations), actions=flat(self.actions),
                               old_values=flat(self.values), old_log_prob=flat(self.log_probs),
                               advantages=flat(self.advantages), returns=flat(self.returns))
 
@@ -94,6 +113,7 @@ class RolloutStorage:
         minibatches are views of it."""
         assert self.flat is not None, "compute_returns_and_advantage() first"
         indices = np.random.permutation(self.n_envs * self.n_steps)
-        shuffled = self.flat._make(array.take(indices, axis=0) for array in self.flat)
+        shuffled = self.flat._make(tree_map(lambda a: a.take(indices, axis=0), field) for field in self.flat)
         for start in range(0, len(indices), batch_size):
-            yield shuffled._make(array[start : start + batch_size] for array in shuffled)
+            rows = operator.itemgetter(slice(start, start + batch_size))
+            yield shuffled._make(tree_map(rows, field) for field in shuffled)
