@@ -31,10 +31,10 @@ def test_nature_cnn_features_and_gradients_equal_sb3(shape, batch, features_dim,
     ours = NatureCNN(space, features_dim)
     params = bound_to(ours, ref)
     obs = rng.integers(0, 256, (batch, *shape), dtype=np.uint8)
-    x = ours.preprocess(obs).astype(np.float64)
-    np.testing.assert_array_equal(x, obs.astype(np.float32) / np.float32(255))  # SB3's obs.float() / 255.0
+    x = ours.preprocess(obs)
+    assert x.dtype == np.uint8  # stored raw; forward makes it floats, as SB3's preprocess_obs (obs.float() / 255)
 
-    x_t = torch.from_numpy(x).requires_grad_()
+    x_t = (torch.from_numpy(obs).double() / 255.0).requires_grad_()
     features_t = ref(x_t)
     g = rng.standard_normal(features_t.shape)
     (features_t * torch.from_numpy(g)).sum().backward()
@@ -88,10 +88,14 @@ def test_combined_extractor_preprocessing_features_and_gradients_equal_sb3(sort_
     x = ours.preprocess(obs)
     x_ref = preprocess_obs({k: torch.as_tensor(v) for k, v in obs.items()}, space)
     for key in space.spaces:
-        np.testing.assert_array_equal(x[key].reshape(batch, -1), x_ref[key].numpy().reshape(batch, -1), err_msg=key)
+        if key in ours.cnn_keys:  # images are stored raw; the CNN divides by 255 in its forward, as SB3 before it
+            np.testing.assert_array_equal(ours.extractors[key].to_float(x[key]).astype(np.float32), x_ref[key].numpy())
+            assert x[key].dtype == np.uint8
+        else:
+            np.testing.assert_array_equal(x[key], x_ref[key].numpy().reshape(batch, -1), err_msg=key)
 
-    x64 = {k: v.astype(np.float64) for k, v in x.items()}
-    x_t = {k: torch.from_numpy(v) for k, v in x64.items()}
+    x64 = {k: v if k in ours.cnn_keys else v.astype(np.float64) for k, v in x.items()}
+    x_t = {k: torch.from_numpy(v.astype(np.float64) / (255.0 if k in ours.cnn_keys else 1.0)) for k, v in x.items()}
     features_t = ref(x_t)
     g = rng.standard_normal(features_t.shape)
     (features_t * torch.from_numpy(g)).sum().backward()
@@ -101,3 +105,93 @@ def test_combined_extractor_preprocessing_features_and_gradients_equal_sb3(sort_
     for name, param in ref.named_parameters():
         np.testing.assert_allclose(params.grad_views[f"features_extractor.{name}"], param.grad.numpy(),
                                    rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+# --- the whole PPO loss through CnnPolicy and MultiInputPolicy, shared extractor or not ------------------------------
+
+def sb3_policy_with_our_weights(ours, sb3_class, policy_kwargs):
+    ref = sb3_class(ours.observation_space, ours.action_space, lambda _: 1e-3, **policy_kwargs).double()
+    state = ours.state_dict()  # SB3's keys: the extractor's three groups
+    assert list(state) == list(ref.state_dict())
+    with torch.no_grad():
+        ref.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float64)) for k, v in ours.state_views().items()})
+    return ref
+
+
+def sb3_evaluate_float64(ref, x, actions):
+    """SB3's evaluate_actions from float64 network inputs (its preprocess_obs casts to float32, so it starts after)."""
+    if ref.share_features_extractor:
+        latent_pi, latent_vf = ref.mlp_extractor(ref.features_extractor(x))
+    else:
+        latent_pi = ref.mlp_extractor.forward_actor(ref.pi_features_extractor(x))
+        latent_vf = ref.mlp_extractor.forward_critic(ref.vf_features_extractor(x))
+    dist = ref._get_action_dist_from_latent(latent_pi)
+    return ref.value_net(latent_vf).flatten(), dist.log_prob(actions), dist.entropy()
+
+
+@pytest.mark.parametrize("policy", ["CnnPolicy", "MultiInputPolicy"])
+@pytest.mark.parametrize("share", [True, False], ids=["shared", "separate vf extractor"])
+@pytest.mark.parametrize("action", ["Discrete", "Box"])
+def test_ppo_loss_backward_through_cnn_and_multi_input_policies_equals_autograd(policy, share, action, rng):
+    """Every parameter's gradient of the whole PPO loss (clipped surrogate, clipped value loss, entropy), SB3's
+    policy under autograd as the reference: with a shared extractor all three losses reach the CNN; with a separate
+    one the value loss alone reaches the vf CNN."""
+    from stable_baselines3.common.policies import ActorCriticCnnPolicy as SB3Cnn
+    from stable_baselines3.common.policies import MultiInputActorCriticPolicy as SB3MultiInput
+
+    from sb3_scratch_ppo.loss import ppo_loss
+    from sb3_scratch_ppo.policy import ActorCriticCnnPolicy, MultiInputActorCriticPolicy
+    from sb3_scratch_ppo.rollout import Minibatch
+
+    action_space = spaces.Discrete(4) if action == "Discrete" else spaces.Box(-1, 1, (2,), np.float32)
+    if policy == "CnnPolicy":
+        obs_space, ours_cls, sb3_cls = spaces.Box(0, 255, (2, 36, 38), np.uint8), ActorCriticCnnPolicy, SB3Cnn
+        kwargs = dict(features_extractor_kwargs=dict(features_dim=24))
+    else:
+        obs_space, ours_cls, sb3_cls = dict_space(), MultiInputActorCriticPolicy, SB3MultiInput
+        kwargs = dict(features_extractor_kwargs=dict(cnn_output_dim=12), net_arch=[16])
+    kwargs["share_features_extractor"] = share
+    ours = ours_cls(obs_space, action_space, lambda _: 1e-3, seed=1, dtype=np.float64, **kwargs)
+    ours.params[:] += rng.normal(size=ours.params.size) * 0.05
+    ref = sb3_policy_with_our_weights(ours, sb3_cls, kwargs)
+    if not share:
+        assert any(name.startswith("vf_features_extractor.") for name in ours.param_views)
+
+    n = 24
+    obs_space.seed(3)
+    samples = [obs_space.sample() for _ in range(n)]
+    obs = ({k: np.stack([s[k] for s in samples]) for k in obs_space.spaces} if isinstance(obs_space, spaces.Dict)
+           else np.stack(samples))
+    x = ours.preprocess(obs)
+    cnn_keys = getattr(ours.features_extractor, "cnn_keys", None)
+    if cnn_keys is None:
+        x_t = torch.from_numpy(obs.astype(np.float64) / 255.0)
+    else:
+        x_t = {k: torch.from_numpy(v.astype(np.float64) / (255.0 if k in cnn_keys else 1.0)) for k, v in x.items()}
+    actions = (rng.integers(0, 4, n) if action == "Discrete" else rng.uniform(-1, 1, (n, 2)))
+    with torch.no_grad():
+        values_now, lp_now, _ = sb3_evaluate_float64(ref, x_t, torch.tensor(actions))
+    old_log_prob = lp_now.numpy() + rng.normal(size=n) * 0.3
+    old_values = values_now.numpy() + rng.normal(size=n) * 0.1
+    advantages, returns = rng.normal(size=n), rng.normal(size=n)
+    clip_range, clip_range_vf, ent_coef, vf_coef = 0.2, 0.1, 0.01, 0.5
+
+    values, log_prob, entropy = sb3_evaluate_float64(ref, x_t, torch.tensor(actions))
+    adv = torch.tensor(advantages)
+    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    ratio = torch.exp(log_prob - torch.tensor(old_log_prob))
+    policy_loss = -torch.min(adv * ratio, adv * torch.clamp(ratio, 1 - clip_range, 1 + clip_range)).mean()
+    old_v = torch.tensor(old_values)
+    value_loss = torch.nn.functional.mse_loss(torch.tensor(returns),
+                                              old_v + torch.clamp(values - old_v, -clip_range_vf, clip_range_vf))
+    loss_t = policy_loss - ent_coef * entropy.mean() + vf_coef * value_loss
+    loss_t.backward()
+
+    terms = ppo_loss(ours, Minibatch(x, actions, old_values, old_log_prob, advantages, returns), clip_range,
+                     clip_range_vf, ent_coef, vf_coef, True)
+    assert terms.loss == pytest.approx(loss_t.item(), rel=1e-9)
+    terms.backprop()
+    expected = {name: p.grad.numpy() for name, p in ref.named_parameters()}
+    assert list(expected) == list(ours.grad_views)  # SB3's parameters() order: Adam's state lines up too
+    for name, grad in expected.items():
+        np.testing.assert_allclose(ours.grad_views[name], grad, rtol=1e-8, atol=1e-12, err_msg=name)
