@@ -6,6 +6,7 @@ already trained a little (so Adam's moments and step count are not trivial).
 
 import functools
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -17,7 +18,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 
 from sb3_scratch_ppo import ScratchPPO
-from sb3_scratch_ppo.rollout import RolloutStorage
+from sb3_scratch_ppo.rollout import RolloutStorage, tree_map
 
 RTOL, ATOL = 1e-4, 1e-6
 
@@ -311,3 +312,113 @@ def test_gsde_update_on_the_zoo_config_matches_sb3(env_id):
         ours_state = ours.policy.optimizer.state_dict()["state"][i]
         assert float(ours_state["step"]) == float(state["step"])
         np.testing.assert_allclose(ours_state["exp_avg"].numpy(), state["exp_avg"].numpy(), rtol=1e-3, atol=1e-7)
+
+
+# --- CnnPolicy and MultiInputPolicy (issue 13) -------------------------------------------------------------------------
+
+class ImageEnv(gym.Env):
+    """Atari-shaped frames, channel-last (84, 84, 4) uint8, so SB3's _wrap_env adds VecTransposeImage; or a Dict of
+    such a frame (smaller), a vector and a discrete key. The reward depends on the action and the frame, episodes
+    are cut by a time limit (time-limit bootstraps with image and dict terminal observations)."""
+
+    def __init__(self, dict_obs=False, horizon=12):
+        frame = spaces.Box(0, 255, (40, 36, 3) if dict_obs else (84, 84, 4), np.uint8)
+        self.observation_space = (spaces.Dict({"frame": frame, "vec": spaces.Box(-1, 1, (3,), np.float32),
+                                               "mode": spaces.Discrete(3)}) if dict_obs else frame)
+        self.action_space = spaces.Discrete(3)
+        self.horizon = horizon
+
+    def _obs(self):
+        return self.observation_space.sample()
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self.observation_space.seed(seed)
+        self.t = 0
+        self.last = self._obs()
+        return self.last, {}
+
+    def step(self, action):
+        frame = self.last["frame"] if isinstance(self.last, dict) else self.last
+        reward = float(action == int(frame[..., 0].mean()) % 3)
+        self.t += 1
+        self.last = self._obs()
+        return self.last, reward, False, self.t >= self.horizon, {}
+
+
+IMAGE_POLICIES = {
+    "CnnPolicy": dict(dict_obs=False),
+    "MultiInputPolicy": dict(dict_obs=True),
+}
+
+
+def image_pair(policy, share, **kwargs):
+    envs = [make_vec_env(ImageEnv, n_envs=2, seed=0, env_kwargs=IMAGE_POLICIES[policy]) for _ in range(2)]
+    policy_kwargs = dict(share_features_extractor=share)
+    sb3 = PPO(policy, envs[0], seed=0, policy_kwargs=policy_kwargs, **kwargs)
+    sb3.learn(2 * sb3.n_steps * 2)  # Adam's moments and step count not trivial
+    ours = ScratchPPO(policy, envs[1], seed=0, policy_kwargs=policy_kwargs, **kwargs)
+    ours.set_parameters(sb3.get_parameters())  # weights (three extractor key groups) and Adam state
+    return sb3, ours
+
+
+def as_our_storage(ours, observations):
+    """SB3's raw buffer observations (T, N, ...) (per key for dicts) as our storage holds them."""
+    T, N = ours.n_steps, ours.n_envs
+    flat = tree_map(lambda a: a.reshape(T * N, *a.shape[2:]), observations)
+    return tree_map(lambda a: a.reshape(T, N, *a.shape[1:]), ours.policy.preprocess(flat))
+
+
+@pytest.mark.parametrize("policy", list(IMAGE_POLICIES))
+@pytest.mark.parametrize("share", [True, False], ids=["shared", "separate vf extractor"])
+def test_image_and_dict_rollout_and_update_match_sb3(policy, share):
+    """One rollout (both taking their distribution's mode) gives SB3's buffer, images stored raw as uint8; one update
+    from SB3's rollout gives SB3's weights, Adam state and logs.
+
+    Tolerances as the MlpPolicy tests (rtol 1e-4, atol 1e-6). Convolutions in float32 sum in another order than
+    torch's oneDNN kernels (features ~1e-6 relative, first-conv weight gradients up to ~1e-4), and where a gradient
+    sits within rounding of zero Adam could step that weight by ~lr the other way; with these seeds no weight
+    differs by more than 3e-8 after the update (one float32 ulp at 0.5), so the tolerance is not widened for it."""
+    lr, n_steps, batch_size, n_epochs = 3e-4, 24, 16, 2
+    sb3, ours = image_pair(policy, share, n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs, learning_rate=lr)
+    assert type(sb3.env).__name__ == type(ours.env).__name__ == "VecTransposeImage"
+    for model in (sb3, ours):
+        deterministic(model)
+        model.collect_rollouts(model.env, start_rollout(model), model.rollout_buffer, model.n_steps)
+    buf, st = sb3.rollout_buffer, ours.rollout_buffer
+    expected = as_our_storage(ours, buf.observations)
+    for key in (expected if isinstance(expected, dict) else [None]):
+        got, want = (st.observations[key], expected[key]) if key else (st.observations, expected)
+        np.testing.assert_array_equal(got, want, err_msg=str(key))
+    frames = st.observations["frame"] if isinstance(st.observations, dict) else st.observations
+    assert frames.dtype == np.uint8 and frames.shape[2:] in ((4, 84, 84), (3, 40, 36))  # raw, channel-first
+    np.testing.assert_array_equal(st.actions.reshape(-1), buf.actions.reshape(-1))
+    np.testing.assert_array_equal(st.episode_starts, buf.episode_starts)
+    assert buf.episode_starts[1:].sum() >= 2  # time limits cut in: bootstraps from image / dict terminal observations
+    for name in ("rewards", "values", "log_probs", "advantages", "returns"):
+        np.testing.assert_allclose(getattr(st, name), getattr(buf, name), rtol=1e-4, atol=1e-5, err_msg=name)
+
+    # One update from SB3's own rollout (its stochastic actions), the same minibatch order.
+    for name in ("actions", "rewards", "episode_starts", "values", "log_probs", "advantages", "returns"):
+        getattr(st, name)[:] = getattr(buf, name).reshape(getattr(st, name).shape)
+    st.flatten()
+    logs = {}
+    for label, model in (("sb3", sb3), ("ours", ours)):
+        model.set_logger(configure(None, []))
+        model._n_updates = 7
+        np.random.seed(1234)
+        model.train()
+        logs[label] = dict(model.logger.name_to_value)
+    assert logs["ours"].keys() == logs["sb3"].keys()
+    for key, value in logs["sb3"].items():
+        np.testing.assert_allclose(logs["ours"][key], value, rtol=1e-3, atol=1e-5, err_msg=key)
+    ours_sd, sb3_sd = ours.policy.state_dict(), sb3.policy.state_dict()
+    assert list(ours_sd) == list(sb3_sd)
+    for key, value in sb3_sd.items():
+        np.testing.assert_allclose(ours_sd[key].numpy(), value.numpy(), rtol=RTOL, atol=ATOL, err_msg=key)
+    sb3_adam, ours_adam = sb3.policy.optimizer.state_dict(), ours.policy.optimizer.state_dict()
+    assert len(sb3_adam["state"]) == len(ours_adam["state"])
+    for i, state in sb3_adam["state"].items():
+        assert float(ours_adam["state"][i]["step"]) == float(state["step"])
+        np.testing.assert_allclose(ours_adam["state"][i]["exp_avg"].numpy(), state["exp_avg"].numpy(), rtol=1e-3, atol=1e-7)
