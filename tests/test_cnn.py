@@ -195,3 +195,38 @@ def test_ppo_loss_backward_through_cnn_and_multi_input_policies_equals_autograd(
     assert list(expected) == list(ours.grad_views)  # SB3's parameters() order: Adam's state lines up too
     for name, grad in expected.items():
         np.testing.assert_allclose(ours.grad_views[name], grad, rtol=1e-8, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("policy, env_kwargs", [("CnnPolicy", {}), ("MultiInputPolicy", {"dict_obs": True})])
+def test_cnn_and_multi_input_models_move_both_ways_between_sb3_and_scratch_ppo(policy, env_kwargs, tmp_path):
+    """A zip saved by SB3's PPO loads in ScratchPPO and predicts SB3's deterministic actions (on channel-first and
+    on channel-last frames, one observation or a batch); ScratchPPO's zip gives its weights and Adam state to SB3."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_scratch_ppo import ScratchPPO
+    from tests.envs import ImageEnv
+
+    def env(seed):
+        return make_vec_env(ImageEnv, n_envs=2, seed=seed, env_kwargs=env_kwargs)
+
+    kwargs = dict(n_steps=16, batch_size=16, n_epochs=1, policy_kwargs=dict(share_features_extractor=False))
+    sb3 = PPO(policy, env(0), seed=0, **kwargs).learn(32)
+    sb3.save(tmp_path / "sb3")
+    ours = ScratchPPO.load(tmp_path / "sb3", env=env(1))
+    assert not ours.policy.share_features_extractor and type(ours.env).__name__ == "VecTransposeImage"
+    raw = ImageEnv(**env_kwargs).observation_space  # channel-last frames, as the env gives them
+    raw.seed(5)
+    batch = [raw.sample() for _ in range(6)]
+    obs = {k: np.stack([o[k] for o in batch]) for k in batch[0]} if env_kwargs else np.stack(batch)
+    first = {k: v[0] for k, v in obs.items()} if env_kwargs else obs[0]
+    for x in (obs, first):
+        np.testing.assert_array_equal(ours.predict(x, deterministic=True)[0], sb3.predict(x, deterministic=True)[0])
+    assert ours.predict(first, deterministic=True)[0].shape == ()
+    ours.learn(32)  # and trains on
+
+    ours.save(tmp_path / "ours")
+    ref = PPO(policy, env(2), seed=3, **kwargs)
+    ref.set_parameters(str(tmp_path / "ours.zip"))  # SB3's key names (three extractor groups) and Adam's order
+    np.testing.assert_array_equal(ref.predict(obs, deterministic=True)[0], ours.predict(obs, deterministic=True)[0])
+    assert int(ref.policy.optimizer.state_dict()["state"][0]["step"]) == ours.policy.optimizer.steps
