@@ -89,6 +89,33 @@ def test_dict_observations_with_mlp_policy_raise_like_ppo():
     assert err.type is ValueError and "MultiInputPolicy" in str(err.value)
 
 
+def test_nested_dict_observations_raise_like_ppo():
+    class NestedEnv(IdentityEnv):
+        def __init__(self):
+            super().__init__(2)
+            self.observation_space = spaces.Dict({"a": spaces.Dict({"b": spaces.Discrete(2)})})
+
+    err = _both_raise({}, env_factory=NestedEnv, policy="MultiInputPolicy")
+    assert err.type is NotImplementedError and "Nested observation spaces are not supported" in str(err.value)
+
+
+def test_cnn_policy_on_vectors_raises_like_ppo():
+    err = _both_raise({}, policy="CnnPolicy")
+    assert err.type is AssertionError and "You should use NatureCNN only with images" in str(err.value)
+
+
+def test_custom_features_extractor_is_refused_naming_what_is_built():
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    class MyExtractor(BaseFeaturesExtractor):
+        pass
+
+    with pytest.raises(NotImplementedError, match=r"MyExtractor.*FlattenExtractor, NatureCNN, CombinedExtractor"):
+        ScratchPPO("MlpPolicy", "CartPole-v1", policy_kwargs=dict(features_extractor_class=MyExtractor))
+    with pytest.raises(TypeError, match=r"features_extractor_kwargs \['features_dim'\] .* FlattenExtractor"):
+        ScratchPPO("MlpPolicy", "CartPole-v1", policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=3)))
+
+
 def test_unsupported_action_space_raises_like_ppo():
     class TupleEnv(IdentityEnv):
         def __init__(self):
