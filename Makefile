@@ -42,6 +42,7 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_cartpole_env.py
 	$(PY) benchmarks/bench_ppo.py
+	$(PY) benchmarks/bench_cnn.py
 
 # Every zoo config, SB3 against ScratchPPO with the negative control; hours on 2 cores.
 # Results in docs/parity/results.json are reused, so an interrupted run continues where it stopped.

@@ -37,3 +37,11 @@ def test_fingerprints_are_reproducible_and_compare_revisions():
     row = out.stdout.splitlines()[-1].split()
     assert row[0] == "multidiscrete" and len(row[1]) == len(row[2]) == 16 and row[3] in ("identical", "DIFFERENT")
     assert out.returncode == (0 if row[3] == "identical" else 1)
+
+
+def test_bench_cnn_runs_and_reports(tmp_path):
+    out = tmp_path / "cnn.md"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_cnn.py"), "--repeats", "1", "--batch", "2",
+                    "--out", str(out)], check=True, capture_output=True, timeout=600)
+    report = out.read_text()
+    assert "| ours |" in report and "| torch, 1 thread |" in report and "batch 2 x 4 x 84 x 84" in report
