@@ -22,9 +22,10 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	$(PIP) install -e .
 	touch $@
 
-# The optional extras are installed too, so that what they enable is tested (Box2D's LunarLander, the Ray backend).
+# The optional extras are installed too, so that what they enable is tested (Box2D's LunarLander, the Ray backend,
+# Atari games).
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
-	$(PIP) install -e ".[test,parity,cluster]"
+	$(PIP) install -e ".[test,parity,cluster,atari]"
 	touch $@
 
 run: $(VENV)/.installed

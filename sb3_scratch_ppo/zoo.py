@@ -7,7 +7,11 @@
 
 The zoo's conventions: ``lin_<x>`` is the schedule ``x * progress_remaining``; ``policy_kwargs``
 is a string holding a ``dict(...)`` literal (parsed here with a small parser, never ``eval``);
-``normalize`` is true or a dict literal of VecNormalize arguments.
+``normalize`` is true or a dict literal of VecNormalize arguments. Atari games (ALE, the ``atari``
+extra) take the ``atari`` entry when they have none of their own, as the zoo does: ``env_wrapper``
+(SB3's AtariWrapper, the one wrapper accepted: a config file names classes, it never runs code) and
+``frame_stack`` (VecFrameStack); SB3's algorithms add VecTransposeImage. ``zoo_configs/atari.yml`` holds
+the zoo's section.
 """
 
 from __future__ import annotations
@@ -22,8 +26,12 @@ import yaml
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "zoo_configs" / "ppo.yml"
 
+ATARI_PATH = DEFAULT_PATH.with_name("atari.yml")
+
 # Keys of an entry that are not constructor arguments.
-ZOO_KEYS = {"n_envs", "n_timesteps", "policy", "normalize", "policy_kwargs"}
+ZOO_KEYS = {"n_envs", "n_timesteps", "policy", "normalize", "policy_kwargs", "env_wrapper", "frame_stack"}
+# The env wrappers an entry may name (the zoo imports any dotted path; a config file here never imports code).
+ENV_WRAPPERS = {"stable_baselines3.common.atari_wrappers.AtariWrapper"}
 SCHEDULED = {"learning_rate", "clip_range", "clip_range_vf"}
 
 
@@ -118,6 +126,8 @@ class ZooConfig:
     normalize: dict[str, Any] | None = None  # VecNormalize kwargs, or None
     kwargs: dict[str, Any] = field(default_factory=dict)
     path: Path = DEFAULT_PATH
+    env_wrapper: tuple[str, dict[str, Any]] | None = None  # (dotted class name in ENV_WRAPPERS, its kwargs)
+    frame_stack: int | None = None
 
     @property
     def uses_sde(self) -> bool:
@@ -137,7 +147,19 @@ class ZooConfig:
         from sb3_scratch_ppo import vec_env
 
         make_vec_env = vec_env.make_vec_env if fast else env_util.make_vec_env
-        env = make_vec_env(self.env_id, n_envs=n_envs or self.n_envs, seed=seed, vec_env_cls=vec_env_cls)
+        wrapper = {}
+        if self.env_wrapper is not None:
+            from stable_baselines3.common.atari_wrappers import AtariWrapper
+
+            make_vec_env = env_util.make_vec_env  # the fast path has no wrapper_class
+            wrapper = {"wrapper_class": AtariWrapper, "wrapper_kwargs": self.env_wrapper[1]}
+        if is_atari(self.env_id):
+            make_vec_env = env_util.make_vec_env
+        env = make_vec_env(self.env_id, n_envs=n_envs or self.n_envs, seed=seed, vec_env_cls=vec_env_cls, **wrapper)
+        if self.frame_stack is not None:
+            from stable_baselines3.common.vec_env import VecFrameStack
+
+            env = VecFrameStack(env, self.frame_stack)
         if self.normalize is not None:
             env = VecNormalize(env, training=training, norm_reward=training and self.normalize.get("norm_reward", True),
                                **{k: v for k, v in self.normalize.items() if k != "norm_reward"})
@@ -163,13 +185,62 @@ def read_entries(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
     return entries
 
 
+def is_atari(env_id: str) -> bool:
+    """An ALE game (the zoo's test: the entry point names AtariEnv). Registers ALE's envs when ale-py is installed."""
+    import gymnasium as gym
+
+    try:
+        import ale_py
+
+        gym.register_envs(ale_py)
+    except ImportError:
+        pass
+    try:
+        return "AtariEnv" in str(gym.spec(env_id).entry_point)
+    except gym.error.Error:
+        return False
+
+
+def _env_wrapper(value: Any, where: str) -> tuple[str, dict[str, Any]]:
+    """The zoo's env_wrapper: a dotted class name or {name: kwargs}, alone or in a list (the zoo's atari section
+    writes a list of one); only names in ENV_WRAPPERS."""
+    name, kwargs = None, None
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, str):
+        name, kwargs = value, {}
+    elif isinstance(value, dict) and len(value) == 1:
+        [(name, kwargs)] = value.items()
+    if name not in ENV_WRAPPERS or not isinstance(kwargs or {}, dict):
+        raise ConfigError(f"{where}: {value!r}: the env wrappers accepted are {sorted(ENV_WRAPPERS)} (a class name, "
+                          "or {name: kwargs}, alone or in a list of one); a config file never imports other code")
+    return name, dict(kwargs or {})
+
+
+def _normalize(value: Any, gamma: float, where: str) -> dict[str, Any] | None:
+    """The zoo's normalize: false, true or a dict literal of VecNormalize arguments -> those arguments, or None."""
+    if isinstance(value, str):
+        value = parse_literal(value, where)
+    if value is False:
+        return None
+    if value is True:
+        value = {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected true, false or a dict literal, got {value!r}")
+    return {"gamma": gamma, **value}  # as the zoo: VecNormalize discounts like the agent
+
+
 def load(env_id: str, path: str | Path | None = None) -> ZooConfig:
-    """Read the entry for ``env_id`` and turn it into a ZooConfig; errors name the file and the key."""
+    """Read the entry for ``env_id`` and turn it into a ZooConfig; errors name the file and the key. An Atari game
+    without an entry of its own takes the file's ``atari`` entry, as in the zoo."""
     path = Path(path) if path is not None else DEFAULT_PATH
     entries = read_entries(path)
-    if env_id not in entries:
+    name = env_id
+    if env_id not in entries and "atari" in entries and is_atari(env_id):
+        name = "atari"
+    if name not in entries:
         raise KeyError(f"{path}: no entry for env id {env_id!r}; entries: {sorted(entries)}")
-    entry = entries[env_id]
+    entry = entries[name]
     if not isinstance(entry, dict):
         raise ConfigError(f"{path}: {env_id}: expected a mapping of hyperparameters, got {entry!r}")
     allowed = set(_ppo_parameters())
@@ -188,20 +259,16 @@ def load(env_id: str, path: str | Path | None = None) -> ZooConfig:
         if not isinstance(policy_kwargs, dict):
             raise ConfigError(f"{where}: expected a dict(...), got {policy_kwargs!r}")
         kwargs["policy_kwargs"] = policy_kwargs
-    normalize = entry.get("normalize", False)
-    if isinstance(normalize, str):
-        normalize = parse_literal(normalize, f"{path}: {env_id}.normalize")
-    if normalize is True:
-        normalize = {}
-    if isinstance(normalize, dict):
-        normalize = {"gamma": kwargs.get("gamma", 0.99), **normalize}  # as the zoo: VecNormalize discounts like the agent
-    elif normalize is not False:
-        raise ConfigError(f"{path}: {env_id}.normalize: expected true, false or a dict literal, got {normalize!r}")
+    normalize = _normalize(entry.get("normalize", False), kwargs.get("gamma", 0.99), f"{path}: {env_id}.normalize")
     for key, kind in (("n_timesteps", (int, float)), ("n_envs", int)):
         if key in entry and (not isinstance(entry[key], kind) or isinstance(entry[key], bool) or entry[key] <= 0):
             raise ConfigError(f"{path}: {env_id}.{key}: expected a positive number, got {entry[key]!r}")
     if "n_timesteps" not in entry:
         raise ConfigError(f"{path}: {env_id}: n_timesteps is missing")
+    env_wrapper = _env_wrapper(entry["env_wrapper"], f"{path}: {env_id}.env_wrapper") if "env_wrapper" in entry else None
+    frame_stack = entry.get("frame_stack")
+    if frame_stack is not None and (not isinstance(frame_stack, int) or isinstance(frame_stack, bool) or frame_stack < 1):
+        raise ConfigError(f"{path}: {env_id}.frame_stack: expected a positive integer, got {frame_stack!r}")
     return ZooConfig(env_id=env_id, n_timesteps=int(entry["n_timesteps"]), n_envs=int(entry.get("n_envs", 1)),
-                     policy=entry.get("policy", "MlpPolicy"), normalize=normalize if isinstance(normalize, dict) else None,
-                     kwargs=kwargs, path=path)
+                     policy=entry.get("policy", "MlpPolicy"), normalize=normalize,
+                     kwargs=kwargs, path=path, env_wrapper=env_wrapper, frame_stack=frame_stack)

@@ -122,3 +122,24 @@ def test_normalize_dict_literal(tmp_path):
     env = config.make_env(seed=0)
     assert isinstance(env, VecNormalize) and not env.norm_obs and env.gamma == 0.9
     assert np.isfinite(env.reset()).all()
+
+
+def test_the_zoo_atari_section_trains_scratch_ppo_on_an_ale_game():
+    """An ALE game without an entry of its own takes the `atari` entry (zoo_configs/atari.yml, the zoo's section):
+    AtariWrapper, 4 stacked frames, CnnPolicy; SB3's VecTransposeImage makes them (4, 84, 84). One iteration runs."""
+    config = zoo.load("PongNoFrameskip-v4", zoo.ATARI_PATH)
+    assert (config.policy, config.n_envs, config.frame_stack) == ("CnnPolicy", 8, 4)
+    assert config.env_wrapper == ("stable_baselines3.common.atari_wrappers.AtariWrapper", {})
+    assert config.kwargs["learning_rate"](1.0) == 2.5e-4 and config.kwargs["clip_range"](0.5) == 0.05
+    model = ScratchPPO(config.policy, config.make_env(seed=0, n_envs=2), seed=0, **config.kwargs)
+    assert type(model.env).__name__ == "VecTransposeImage" and model.observation_space.shape == (4, 84, 84)
+    assert model.rollout_buffer.observations.dtype == np.uint8
+    model.learn(1)
+    assert model.num_timesteps == 2 * 128
+
+
+@pytest.mark.parametrize("wrapper", ["os.system", "[\"a.B\", \"c.D\"]", "{\"gymnasium.wrappers.TimeLimit\": {}}"])
+def test_env_wrappers_other_than_atari_are_refused(tmp_path, wrapper):
+    path = write(tmp_path, f"Foo-v0:\n  n_timesteps: 100\n  env_wrapper: {wrapper}\n")
+    with pytest.raises(zoo.ConfigError, match=r"Foo-v0\.env_wrapper: .*the env wrappers accepted are"):
+        zoo.load("Foo-v0", path)
