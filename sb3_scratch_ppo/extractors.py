@@ -120,7 +120,7 @@ class NatureCNN:
     def forward(self, x: np.ndarray, cache: list | None = None) -> np.ndarray:
         """(B, C, H, W) raw images -> features (B, features_dim); with a list as ``cache``, what ``backprop``
         needs is appended to it."""
-        h = self.to_float(x).transpose(0, 2, 3, 1)
+        h = np.ascontiguousarray(self.to_float(x).transpose(0, 2, 3, 1))  # channel-last, in one copy
         for conv in self.convs:
             z = conv.forward(h, cache)
             h = self.relu.forward(z)

@@ -242,12 +242,13 @@ class MLP:
 class Conv2d(NamedTuple):
     """torch's nn.Conv2d with padding 0 (as NatureCNN uses), on channel-last batches (B, H, W, C).
 
-    Channel-last inside the network makes im2col a view: ``sliding_window_view`` gives every kernel window
-    as (B, H_out, W_out, C, kh, kw) without a copy, and one reshape lays the windows out as the rows of a
-    matrix whose columns are in the order of torch's weight (out, C, kh, kw). The convolution is then one
-    matrix product, and its gradients two more, with no Python loop over samples or positions. The
-    weight keeps torch's layout, so state_dicts move as they are; the caller transposes the observation
-    (B, C, H, W) to channel-last once, and back before a flatten, which in torch runs over (C, H, W).
+    Channel-last inside the network makes im2col cheap: ``sliding_window_view`` gives every kernel window as a
+    view, and one copy lays the windows out as the rows of a matrix, each row (kh, kw, C) with C innermost, so the
+    copy reads whole runs of kw * C neighbouring values. The convolution is then one matrix product with the
+    weight's columns in that same order, and its gradients two more, with no Python loop over samples or
+    positions. The weight keeps torch's layout (out, C, kh, kw), so state_dicts move as they are; the caller
+    transposes the observation (B, C, H, W) to channel-last once, and back before a flatten, which in torch runs
+    over (C, H, W).
     """
 
     weight: np.ndarray  # (out, C, kh, kw), torch's layout
@@ -257,22 +258,30 @@ class Conv2d(NamedTuple):
     stride: tuple[int, int]
 
     def columns(self, x: np.ndarray) -> np.ndarray:
-        """im2col: (B, H, W, C) -> the windows (B, H_out, W_out, C, kh, kw), one row per output position."""
+        """im2col: (B, H, W, C) -> (B * H_out * W_out, kh * kw * C), one row per output position."""
         kh, kw = self.weight.shape[2:]
         sh, sw = self.stride
-        return np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+        windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+        b, ho, wo = windows.shape[:3]
+        return windows.transpose(0, 1, 2, 4, 5, 3).reshape(b * ho * wo, -1)  # the one copy: windows overlap
+
+    def matrix(self) -> np.ndarray:
+        """The weight as (out, kh * kw * C), the columns' order (a small copy)."""
+        return self.weight.transpose(0, 2, 3, 1).reshape(len(self.weight), -1)
+
+    def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int, int]:
+        (kh, kw), (sh, sw) = self.weight.shape[2:], self.stride
+        return x_shape[0], (x_shape[1] - kh) // sh + 1, (x_shape[2] - kw) // sw + 1
 
     def forward(self, x: np.ndarray, cache: list | None = None) -> np.ndarray:
         """(B, H, W, C) -> (B, H_out, W_out, out) with H_out = (H - kh) // sh + 1; with a list as ``cache``, what
         ``backprop`` needs is appended to it."""
-        windows = self.columns(x)
-        b, ho, wo = windows.shape[:3]
-        cols = windows.reshape(b * ho * wo, -1)  # the one copy: windows overlap in memory
-        z = cols @ self.weight.reshape(len(self.weight), -1).T
+        cols = self.columns(x)
+        z = cols @ self.matrix().T
         z += self.bias
         if cache is not None:
             cache.append((cols, x.shape))
-        return z.reshape(b, ho, wo, -1)
+        return z.reshape(*self.out_shape(x.shape), -1)
 
     def backprop(self, g: np.ndarray, cache: tuple, need_input_grad: bool = True) -> np.ndarray | None:
         """From dL/dz (B, H_out, W_out, out): write dL/dW = g^T cols and dL/db = sum g; return dL/dx (B, H, W, C),
@@ -280,18 +289,17 @@ class Conv2d(NamedTuple):
 
         The gradients are overwritten, not accumulated, as in ``Linear.backprop``."""
         cols, x_shape = cache
-        out = len(self.weight)
+        out, c, kh, kw = self.weight.shape
         b, ho, wo = g.shape[:3]
         g2 = g.reshape(-1, out)
-        np.matmul(g2.T, cols, out=self.g_weight.reshape(out, -1))
+        self.g_weight[...] = (g2.T @ cols).reshape(out, kh, kw, c).transpose(0, 3, 1, 2)
         np.dot(_ones(len(g2), g2.dtype), g2, out=self.g_bias)
         if not need_input_grad:
             return None
-        kh, kw = self.weight.shape[2:]
         sh, sw = self.stride
-        g_cols = (g2 @ self.weight.reshape(out, -1)).reshape(b, ho, wo, -1, kh, kw)
+        g_cols = (g2 @ self.matrix()).reshape(b, ho, wo, kh, kw, c)
         g_x = np.zeros(x_shape, dtype=g.dtype)
         for i in range(kh):
             for j in range(kw):
-                g_x[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :] += g_cols[..., i, j]
+                g_x[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :] += g_cols[:, :, :, i, j]
         return g_x
