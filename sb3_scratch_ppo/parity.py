@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,17 @@ def load_results(path: Path) -> list[Run]:
         return [Run(**r) for r in json.load(f)["runs"]]
 
 
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the results file (a ``.lock`` file beside it) while reading and rewriting it."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def merge_results(path: Path, new: list[Run]) -> list[Run]:
     """Add runs to the results file, atomically and idempotently; return everything the file then holds.
 
@@ -170,11 +182,7 @@ def merge_results(path: Path, new: list[Run]) -> list[Run]:
     whose key is not there yet are appended, and the whole is written to a temporary file that
     replaces the old one in one step: a sweep killed at any moment leaves either the old file or
     the new one, never half of one, and merging a run twice keeps one copy."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(path):
         runs = load_results(path)
         keys = {r.key for r in runs}
         for run in new:

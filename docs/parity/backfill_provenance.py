@@ -63,12 +63,14 @@ def main() -> int:
         print(f"{len(mismatched)} reruns differ from the stored runs: no versions backfilled", file=sys.stderr)
         return 1
 
-    versions = {**reruns[0].versions, "backfilled": f"{len(checks)} of the {len(legacy)} runs without versions "
-                "were rerun with these versions and were identical (docs/parity/backfill_provenance.py)"}
-    backfilled = {r.key: replace(r, versions=versions, command=COMMAND, steps_per_second=r.n_timesteps / r.wall_seconds)
-                  for r in legacy}
-    runs = [backfilled.get(r.key, r) for r in runs]
-    parity.write_results(args.results, runs)
+    with parity.locked(args.results):  # a sweep may be merging runs meanwhile: keep what it added
+        runs = parity.load_results(args.results)
+        versions = {**reruns[0].versions, "backfilled": f"{len(checks)} of the {len(legacy)} runs without versions "
+                    "were rerun with these versions and were identical (docs/parity/backfill_provenance.py)"}
+        backfilled = {r.key: replace(r, versions=versions, command=COMMAND, steps_per_second=r.n_timesteps / r.wall_seconds)
+                      for r in legacy}
+        runs = [backfilled.get(r.key, r) for r in runs]
+        parity.write_results(args.results, runs)
     print(f"backfilled {len(backfilled)} runs")
     return 0
 
