@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     cmd.add_argument("--env", nargs="+", default=["CartPole-v1"], help="env ids from the config file, or: all")
     cmd.add_argument("--seeds", default="10", type=lambda v: v if v == "auto" else str(int(v)),
                      help="seeds per learner, or 'auto': a pilot of 10, then as many as its spread asks for "
-                          "(results already in --results are reused)")
+                          "(results already in --results are reused; 0 runs nothing and rewrites the report)")
     cmd.add_argument("--max-seeds", type=int, default=40, help="the most seeds --seeds auto may ask for")
     cmd.add_argument("--workers", type=int, default=None,
                      help="parallel runs on this machine (default: one per core; a Ray cluster uses all its CPUs)")
