@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from sb3_scratch_ppo import ScratchPPO, zoo
+from sb3_scratch_ppo import ScratchPPO, sweep, zoo
 from sb3_scratch_ppo import parity as par
 
 
@@ -59,7 +59,7 @@ def parity(args: argparse.Namespace, argv: list[str]) -> None:
     learners = ("sb3", "scratch") if args.no_control else par.LEARNERS
     start = time.perf_counter()
     command = "python -m sb3_scratch_ppo " + shlex.join(argv)
-    runs = par.sweep(runnable, args.seeds, args.results, learners, args.max_seeds, args.margin, workers=args.workers,
+    runs = sweep.sweep(runnable, args.seeds, args.results, learners, args.max_seeds, args.margin, workers=args.workers,
                      n_timesteps=args.timesteps, config_path=args.config, backend=args.backend, command=command)
     reports = par.write_report(runs, runnable, args.report, args.margin, skipped)
     for report in reports:
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     cmd.add_argument("--max-seeds", type=int, default=40, help="the most seeds --seeds auto may ask for")
     cmd.add_argument("--workers", type=int, default=None,
                      help="parallel runs on this machine (default: one per core; a Ray cluster uses all its CPUs)")
-    cmd.add_argument("--backend", choices=sorted(par.BACKENDS), default=None,
+    cmd.add_argument("--backend", choices=sorted(sweep.BACKENDS), default=None,
                      help="local: a process pool here (the default); ray: Ray tasks on the cluster at RAY_ADDRESS, "
                           "or a Ray instance started here (the default when RAY_ADDRESS is set)")
     cmd.add_argument("--margin", type=float, default=0.1, help="equivalence margin, as a fraction of |mean(SB3)|")

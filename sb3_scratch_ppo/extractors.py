@@ -8,6 +8,7 @@
   channel-first images (divided by 255 when ``normalize_images``).
 - ``CombinedExtractor`` (MultiInputPolicy): per key of a Dict space, in the space's order, a NatureCNN for an
   image and a flatten for anything else; the features concatenated.
+- ``extractor_class`` / ``make_features_extractor``: SB3's extractor classes (by name) to these, with their kwargs.
 - ``MlpExtractor``: separate pi and vf towers of Linear + activation on the same features (no shared layers, as SB3
   >= 1.8), their parameters named ``mlp_extractor.policy_net.{0,2,...}`` and ``mlp_extractor.value_net.{0,2,...}``.
 """
@@ -282,3 +283,33 @@ class MlpExtractor:
         g_pi = self.policy_net.backprop(g_latent_pi, cache[0], need_features_grad)
         g_vf = self.value_net.backprop(g_latent_vf, cache[1], need_features_grad)
         return (g_pi, g_vf) if need_features_grad else None
+
+
+# SB3's features extractors (by class name: SB3's class or ours), and the keyword arguments each takes.
+EXTRACTORS = {
+    "FlattenExtractor": (FlattenExtractor, set()),
+    "NatureCNN": (NatureCNN, {"features_dim", "normalized_image"}),
+    "CombinedExtractor": (CombinedExtractor, {"cnn_output_dim", "normalized_image"}),
+}
+
+
+
+def extractor_class(features_extractor_class: Any) -> type:
+    """Our features extractor for SB3's (or ours), by class name; anything else is refused, naming what is built."""
+    name = getattr(features_extractor_class, "__name__", None)
+    if not isinstance(features_extractor_class, type) or name not in EXTRACTORS:
+        raise NotImplementedError(
+            f"policy_kwargs: features_extractor_class={features_extractor_class!r} is not supported; ScratchPPO "
+            f"builds SB3's {', '.join(EXTRACTORS)} from scratch (a custom torch extractor would need autograd)"
+        )
+    return EXTRACTORS[name][0]
+
+
+def make_features_extractor(cls: type, kwargs: dict[str, Any], observation_space: spaces.Space,
+                            normalize_images: bool):
+    """SB3's make_features_extractor: ``cls(observation_space, **kwargs)``, normalize_images passed along."""
+    allowed = EXTRACTORS[cls.__name__][1]
+    if set(kwargs) - allowed:
+        raise TypeError(f"policy_kwargs: features_extractor_kwargs {sorted(set(kwargs) - allowed)} are not arguments of "
+                        f"{cls.__name__}" + (f" (it takes {sorted(allowed)})" if allowed else " (it takes none)"))
+    return cls(observation_space, normalize_images=normalize_images, **kwargs)

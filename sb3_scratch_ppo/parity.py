@@ -6,7 +6,7 @@ Each run trains one learner on one seed in a worker process (one per core, torch
 thread), records its learning curve (mean return of the training episodes that ended in each
 of ``N_POINTS`` equal windows of timesteps) and a final deterministic evaluation on evaluation
 seeds held apart from the training seeds. Results go to a JSON file that later runs extend
-(runs already there are not repeated). Three learners:
+(runs already there are not repeated; ``sweep.py`` runs the tasks, here or on Ray). Three learners:
 
 - ``sb3``: stable_baselines3.PPO, the reference;
 - ``scratch``: ScratchPPO, the same config;
@@ -25,7 +25,6 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -201,105 +200,6 @@ def write_results(path: Path, runs: list[Run]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-def plan(env_ids: list[str], seeds: int, learners=LEARNERS) -> list[tuple[str, str, int]]:
-    """Every (env, learner, seed) for seeds 0..seeds-1."""
-    return [(env_id, learner, seed) for env_id in env_ids for learner in learners for seed in range(seeds)]
-
-
-# --- backends: where the tasks run. Each yields finished runs in the order they finish. ----------
-
-def run_local(tasks, workers: int | None, *args) -> Iterator[Run]:
-    """A process pool on this machine, one worker per core (the default: nothing extra to install)."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no inherited torch or BLAS thread pools
-    pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=ctx)
-    try:
-        futures = [pool.submit(run_one, *task, *args) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
-    finally:  # on an error or an interrupt, do not start the runs still queued
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _run_one_as_dict(*args) -> dict:  # plain data back from a Ray worker: no pickled classes cross machines
-    return asdict(run_one(*args))
-
-
-def _ray_environment() -> None:
-    """Settings Ray reads when it is imported, so they are set first (a setting the user made is kept)."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no calls home
-    # Ray runs its workers at nice 15: beside any other load they starve (15x slower, measured here).
-    os.environ.setdefault("RAY_worker_niceness", "0")
-    # `ray start --head` turns token authentication on and keeps the token in ~/.ray/auth_token, but a
-    # driver that connects to it sends the token only when RAY_AUTH_MODE says so: say so when there is one.
-    if os.environ.get("RAY_ADDRESS") and (Path.home() / ".ray" / "auth_token").exists():
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
-
-
-def run_ray(tasks, workers: int | None, *args) -> Iterator[Run]:
-    """Ray tasks, one CPU each: on the cluster at RAY_ADDRESS, or else on a Ray instance started here on loopback.
-
-    Every node needs this project installed (the same versions: each run records the worker's)."""
-    _ray_environment()
-    import ray
-
-    started_here = not ray.is_initialized()
-    if started_here:
-        if os.environ.get("RAY_ADDRESS"):
-            ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                     _node_ip_address="127.0.0.1")
-    remote = ray.remote(num_cpus=1, max_retries=0)(_run_one_as_dict)
-    pending = [remote.remote(*task, *args) for task in tasks]
-    try:
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            yield Run(**ray.get(ready[0]))
-    finally:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        if started_here:
-            ray.shutdown()
-
-
-BACKENDS = {"local": run_local, "ray": run_ray}
-
-
-def default_backend() -> str:
-    return "ray" if os.environ.get("RAY_ADDRESS") else "local"
-
-
-def run_all(tasks: list[tuple[str, str, int]], results_path: Path, workers: int | None = None,
-            n_timesteps: int | None = None, config_path: str | None = None, progress: bool = True,
-            backend: str | None = None, command: str | None = None) -> list[Run]:
-    """Run every (env, learner, seed) task not yet in the results file; merge each run into it as it finishes."""
-    runs = load_results(results_path)
-    done = {r.key for r in runs}
-    steps = {env_id: n_timesteps or zoo.load(env_id, config_path).n_timesteps for env_id, _, _ in tasks}
-    todo = sorted({t for t in tasks if (*t, steps[t[0]]) not in done},
-                  key=lambda t: (t[1] != "sb3", t[0], t[2]))  # slow learners first: the workers stay busy to the end
-    if not todo:
-        return runs
-    backend = backend or default_backend()
-    if backend not in BACKENDS:
-        raise ValueError(f"backend: expected one of {sorted(BACKENDS)}, got {backend!r}")
-    print(f"{len(todo)} runs to do on the {backend} backend; {len(set(tasks)) - len(todo)} already in {results_path}")
-    bar = None
-    if progress:
-        from tqdm.rich import tqdm
-
-        bar = tqdm(total=len(todo), desc=f"parity runs ({backend})")
-    for run in BACKENDS[backend](todo, workers, n_timesteps, config_path, command):
-        runs = merge_results(results_path, [run])
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    return runs
 
 
 # --- analysis ---------------------------------------------------------------------------------
@@ -533,20 +433,3 @@ def write_report(runs: list[Run], env_ids: list[str], out: Path, rel_margin: flo
     lines.append(REASONING)
     out.write_text("\n".join(lines))
     return reports
-
-
-def sweep(env_ids: list[str], seeds: int | str, results: Path, learners=LEARNERS, max_seeds: int = 40,
-          rel_margin: float = 0.1, **run_kwargs) -> list[Run]:
-    """Run the tasks for seeds 0..seeds-1, or with seeds="auto" a pilot of PILOT_SEEDS and then as many as
-    its spread asks for (at most max_seeds; the control needs no more). Runs already in results are reused."""
-    auto = seeds == "auto"
-    runs = run_all(plan(env_ids, PILOT_SEEDS if auto else int(seeds), learners), results, **run_kwargs)
-    if auto:
-        more = []
-        for env_id in env_ids:
-            needed = max(analyse(runs, env_id, rel_margin).seeds_needed.values())
-            n = min(max(needed, PILOT_SEEDS), max_seeds)
-            print(f"{env_id}: the pilot's spread asks for {needed} seeds per learner; running {n}")
-            more += plan([env_id], n, ("sb3", "scratch"))
-        runs = run_all(more, results, **run_kwargs)
-    return runs

@@ -23,42 +23,21 @@ from stable_baselines3.common.preprocessing import is_image_space, maybe_transpo
 from stable_baselines3.common.utils import is_vectorized_observation
 
 from sb3_scratch_ppo.distributions import make_distribution
-from sb3_scratch_ppo.extractors import CombinedExtractor, FlattenExtractor, MlpExtractor, NatureCNN
+from sb3_scratch_ppo.extractors import (
+    CombinedExtractor,
+    FlattenExtractor,
+    MlpExtractor,
+    NatureCNN,
+    extractor_class,
+    make_features_extractor,
+)
 from sb3_scratch_ppo.gsde import StateDependentNoise
 from sb3_scratch_ppo.layers import FlatParameters, linear_shapes, make_activation, orthogonal, torch_default_init
 from sb3_scratch_ppo.optimizer import Adam, to_numpy
 
-# SB3's features extractors (by class name: SB3's class or ours), and the keyword arguments each takes.
-EXTRACTORS = {
-    "FlattenExtractor": (FlattenExtractor, set()),
-    "NatureCNN": (NatureCNN, {"features_dim", "normalized_image"}),
-    "CombinedExtractor": (CombinedExtractor, {"cnn_output_dim", "normalized_image"}),
-}
-
 # The fused rollout network (FusedActorCritic) is used while batch size x its weights stays below this many
 # multiply-adds: past it, the block-diagonal zeros cost more than the calls saved.
 FUSED_MAX_MACS = 150_000
-
-
-def extractor_class(features_extractor_class: Any) -> type:
-    """Our features extractor for SB3's (or ours), by class name; anything else is refused, naming what is built."""
-    name = getattr(features_extractor_class, "__name__", None)
-    if not isinstance(features_extractor_class, type) or name not in EXTRACTORS:
-        raise NotImplementedError(
-            f"policy_kwargs: features_extractor_class={features_extractor_class!r} is not supported; ScratchPPO "
-            f"builds SB3's {', '.join(EXTRACTORS)} from scratch (a custom torch extractor would need autograd)"
-        )
-    return EXTRACTORS[name][0]
-
-
-def make_features_extractor(cls: type, kwargs: dict[str, Any], observation_space: spaces.Space,
-                            normalize_images: bool):
-    """SB3's make_features_extractor: ``cls(observation_space, **kwargs)``, normalize_images passed along."""
-    allowed = EXTRACTORS[cls.__name__][1]
-    if set(kwargs) - allowed:
-        raise TypeError(f"policy_kwargs: features_extractor_kwargs {sorted(set(kwargs) - allowed)} are not arguments of "
-                        f"{cls.__name__}" + (f" (it takes {sorted(allowed)})" if allowed else " (it takes none)"))
-    return cls(observation_space, normalize_images=normalize_images, **kwargs)
 
 
 def check_policy_kwargs(unsupported: dict[str, Any], use_sde: bool, squash_output: bool,

@@ -11,18 +11,18 @@ its final deterministic evaluation reaches CartPole's threshold, 475, on most se
 
 import numpy as np
 
-from sb3_scratch_ppo import parity
+from sb3_scratch_ppo import parity, sweep
 
 SEEDS = 30
 CONTROL_SEEDS = 8
 
 
 def test_cartpole_reward_parity_with_negative_control(tmp_path):
-    tasks = parity.plan(["CartPole-v1"], SEEDS, ("sb3", "scratch"))
-    tasks += parity.plan(["ScratchCartPole-v0"], SEEDS, ("scratch",))
-    tasks += parity.plan(["CartPole-v1"], CONTROL_SEEDS, ("control",))
-    tasks += parity.plan(["ScratchCartPole-v0"], 2, ("sb3",))
-    runs = parity.run_all(tasks, tmp_path / "results.json", workers=2, progress=False)
+    tasks = sweep.plan(["CartPole-v1"], SEEDS, ("sb3", "scratch"))
+    tasks += sweep.plan(["ScratchCartPole-v0"], SEEDS, ("scratch",))
+    tasks += sweep.plan(["CartPole-v1"], CONTROL_SEEDS, ("control",))
+    tasks += sweep.plan(["ScratchCartPole-v0"], 2, ("sb3",))
+    runs = sweep.run_all(tasks, tmp_path / "results.json", workers=2, progress=False)
     assert len(parity.load_results(tmp_path / "results.json")) == len(tasks)  # every run was saved
 
     # Both learners learn exactly the same on ScratchCartPole-v0 as on CartPole-v1 (same seeds, bit for bit),
