@@ -184,15 +184,13 @@ class ActorCriticPolicy:
     def latents(self, x: Any, cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         """latent_pi and latent_vf from the network input: the features extractor(s), then the mlp_extractor. With a
         dict as ``cache``, what ``backprop`` needs goes in it."""
-        pi_cache = vf_cache = None
         if cache is not None:
-            cache["mlp"], pi_cache = ([], []), cache.setdefault("features", [] if not isinstance(x, dict) else {})
-        features = self.features_extractor.forward(x, pi_cache)
+            empty = dict if isinstance(x, dict) else list  # CombinedExtractor caches per key
+            cache.update(mlp=([], []), features=empty(), vf_features=empty())
+        features = self.features_extractor.forward(x, None if cache is None else cache["features"])
         vf_features = None
         if self.vf_features_extractor is not self.features_extractor:
-            if cache is not None:
-                vf_cache = cache.setdefault("vf_features", [] if not isinstance(x, dict) else {})
-            vf_features = self.vf_features_extractor.forward(x, vf_cache)
+            vf_features = self.vf_features_extractor.forward(x, None if cache is None else cache["vf_features"])
         return self.mlp_extractor.forward(features, None if cache is None else cache["mlp"], vf_features)
 
     def forward(self, x: Any, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
