@@ -23,9 +23,9 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	touch $@
 
 # The optional extras are installed too, so that what they enable is tested (Box2D's LunarLander, the Ray backend,
-# Atari games).
+# Atari games, MiniGrid).
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
-	$(PIP) install -e ".[test,parity,cluster,atari]"
+	$(PIP) install -e ".[test,parity,cluster,atari,minigrid]"
 	touch $@
 
 run: $(VENV)/.installed

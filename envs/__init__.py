@@ -6,6 +6,9 @@ native vectorized version), so all of these work:
     import scratch_envs; gymnasium.make("ScratchCartPole-v0")
     gymnasium.make("scratch_envs:ScratchCartPole-v0")          # no prior import needed
     gymnasium.make_vec("ScratchCartPole-v0", num_envs=8, vectorization_mode="vector_entry_point")
+
+It also registers ``SimpleMultiObs-v0``: SB3's dict-observation grid world with a fixed encoding
+(``multi_obs.py``), the task on which MultiInputPolicy's learning is compared with SB3's.
 """
 
 from gymnasium.envs.registration import register, registry
@@ -21,4 +24,15 @@ if "ScratchCartPole-v0" not in registry:
         vector_entry_point="scratch_envs.cartpole:ScratchCartPoleVectorEnv",
         max_episode_steps=500,
         reward_threshold=475.0,
+    )
+
+if "SimpleMultiObs-v0" not in registry:
+    register(
+        id="SimpleMultiObs-v0",
+        entry_point="scratch_envs.multi_obs:make_simple_multi_obs_env",
+        kwargs={"random_start": False},  # the env truncates after 100 steps itself
+        # SB3's env hands out the same arrays at every step, which Gymnasium's checker warns about; the learners
+        # copy observations into their storage, so nothing is shared.
+        disable_env_checker=True,
+        reward_threshold=0.45,  # multi_obs.REWARD_THRESHOLD: the shortest path
     )

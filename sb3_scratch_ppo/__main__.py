@@ -42,10 +42,10 @@ def run(env_id: str, seed: int, n_eval_episodes: int, out: Path, timesteps: int 
 
 def cannot_run(env_id: str, config_path: str | None) -> str | None:
     """Why an entry cannot run here (a missing dependency, an env id Gymnasium does not know), or None."""
-    zoo.load(env_id, config_path)  # a bad entry is an error, not a skip
+    config = zoo.load(env_id, config_path)  # a bad entry is an error, not a skip
     try:
-        gym.make(env_id).close()
-    except gym.error.Error as e:
+        config.make_env(n_envs=1).close()
+    except (gym.error.Error, ImportError) as e:
         return f"the environment cannot be created here: {e}"
     return None
 

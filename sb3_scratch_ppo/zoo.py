@@ -9,14 +9,16 @@ The zoo's conventions: ``lin_<x>`` is the schedule ``x * progress_remaining``; `
 is a string holding a ``dict(...)`` literal (parsed here with a small parser, never ``eval``);
 ``normalize`` is true or a dict literal of VecNormalize arguments. Atari games (ALE, the ``atari``
 extra) take the ``atari`` entry when they have none of their own, as the zoo does: ``env_wrapper``
-(SB3's AtariWrapper, the one wrapper accepted: a config file names classes, it never runs code) and
-``frame_stack`` (VecFrameStack); SB3's algorithms add VecTransposeImage. ``zoo_configs/atari.yml`` holds
-the zoo's section.
+and ``frame_stack`` (VecFrameStack); SB3's algorithms add VecTransposeImage. ``zoo_configs/atari.yml`` holds
+the zoo's section. ``env_wrapper`` names a class or a list of classes, applied in order (the first is
+innermost), each optionally ``{name: kwargs}``; only the classes in ENV_WRAPPERS are accepted: a config
+file names classes, it never runs code. ``zoo_configs/observations.yml`` uses minigrid's pixel wrappers.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +33,11 @@ ATARI_PATH = DEFAULT_PATH.with_name("atari.yml")
 # Keys of an entry that are not constructor arguments.
 ZOO_KEYS = {"n_envs", "n_timesteps", "policy", "normalize", "policy_kwargs", "env_wrapper", "frame_stack"}
 # The env wrappers an entry may name (the zoo imports any dotted path; a config file here never imports code).
-ENV_WRAPPERS = {"stable_baselines3.common.atari_wrappers.AtariWrapper"}
+ENV_WRAPPERS = {
+    "stable_baselines3.common.atari_wrappers.AtariWrapper",
+    "minigrid.wrappers.RGBImgObsWrapper",  # the `minigrid` extra: MiniGrid's grid drawn as an RGB image
+    "minigrid.wrappers.ImgObsWrapper",  # ... and that image alone as the observation
+}
 SCHEDULED = {"learning_rate", "clip_range", "clip_range_vf"}
 
 
@@ -126,7 +132,7 @@ class ZooConfig:
     normalize: dict[str, Any] | None = None  # VecNormalize kwargs, or None
     kwargs: dict[str, Any] = field(default_factory=dict)
     path: Path = DEFAULT_PATH
-    env_wrapper: tuple[str, dict[str, Any]] | None = None  # (dotted class name in ENV_WRAPPERS, its kwargs)
+    env_wrapper: tuple[tuple[str, dict[str, Any]], ...] = ()  # (dotted class name in ENV_WRAPPERS, its kwargs), ...
     frame_stack: int | None = None
 
     @property
@@ -148,12 +154,11 @@ class ZooConfig:
 
         make_vec_env = vec_env.make_vec_env if fast else env_util.make_vec_env
         wrapper = {}
-        if self.env_wrapper is not None:
-            from stable_baselines3.common.atari_wrappers import AtariWrapper
-
+        if self.env_wrapper:
             make_vec_env = env_util.make_vec_env  # the fast path has no wrapper_class
-            wrapper = {"wrapper_class": AtariWrapper, "wrapper_kwargs": self.env_wrapper[1]}
-        if is_atari(self.env_id):
+            wrapper = {"wrapper_class": functools.partial(_wrap, wrappers=[(_import_wrapper(name), kwargs)
+                                                                           for name, kwargs in self.env_wrapper])}
+        if is_atari(self.env_id) or _register_minigrid(self.env_id):
             make_vec_env = env_util.make_vec_env
         env = make_vec_env(self.env_id, n_envs=n_envs or self.n_envs, seed=seed, vec_env_cls=vec_env_cls, **wrapper)
         if self.frame_stack is not None:
@@ -201,20 +206,49 @@ def is_atari(env_id: str) -> bool:
         return False
 
 
-def _env_wrapper(value: Any, where: str) -> tuple[str, dict[str, Any]]:
-    """The zoo's env_wrapper: a dotted class name or {name: kwargs}, alone or in a list (the zoo's atari section
-    writes a list of one); only names in ENV_WRAPPERS."""
-    name, kwargs = None, None
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, str):
-        name, kwargs = value, {}
-    elif isinstance(value, dict) and len(value) == 1:
-        [(name, kwargs)] = value.items()
-    if name not in ENV_WRAPPERS or not isinstance(kwargs or {}, dict):
-        raise ConfigError(f"{where}: {value!r}: the env wrappers accepted are {sorted(ENV_WRAPPERS)} (a class name, "
-                          "or {name: kwargs}, alone or in a list of one); a config file never imports other code")
-    return name, dict(kwargs or {})
+def _register_minigrid(env_id: str) -> bool:
+    """Register MiniGrid's envs (the `minigrid` extra) if ``env_id`` is one of them, as the zoo does by importing it."""
+    if not env_id.startswith("MiniGrid-"):
+        return False
+    try:
+        import minigrid  # noqa: F401  (registers MiniGrid-*)
+    except ImportError as e:
+        raise ImportError(f"{env_id} needs minigrid: pip install 'sb3-scratch-ppo[minigrid]'") from e
+    return True
+
+
+def _import_wrapper(name: str) -> type:
+    """The class of an allow-listed dotted name (checked again here: this is the one place that imports)."""
+    import importlib
+
+    if name not in ENV_WRAPPERS:
+        raise ConfigError(f"env wrapper {name!r} is not one of {sorted(ENV_WRAPPERS)}")
+    module, _, cls = name.rpartition(".")
+    return getattr(importlib.import_module(module), cls)
+
+
+def _wrap(env, wrappers: list[tuple[type, dict[str, Any]]]):
+    for cls, kwargs in wrappers:
+        env = cls(env, **kwargs)
+    return env
+
+
+def _env_wrapper(value: Any, where: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """The zoo's env_wrapper: a dotted class name or {name: kwargs}, alone or in a list applied in order (the
+    zoo's atari section writes a list of one); only names in ENV_WRAPPERS."""
+    items = value if isinstance(value, list) and value else [value]
+    wrappers = []
+    for item in items:
+        name, kwargs = None, None
+        if isinstance(item, str):
+            name, kwargs = item, {}
+        elif isinstance(item, dict) and len(item) == 1:
+            [(name, kwargs)] = item.items()
+        if name not in ENV_WRAPPERS or not isinstance(kwargs or {}, dict):
+            raise ConfigError(f"{where}: {item!r}: the env wrappers accepted are {sorted(ENV_WRAPPERS)} (a class "
+                              "name, or {name: kwargs}, alone or in a list); a config file never imports other code")
+        wrappers.append((name, dict(kwargs or {})))
+    return tuple(wrappers)
 
 
 def _normalize(value: Any, gamma: float, where: str) -> dict[str, Any] | None:
@@ -265,7 +299,7 @@ def load(env_id: str, path: str | Path | None = None) -> ZooConfig:
             raise ConfigError(f"{path}: {env_id}.{key}: expected a positive number, got {entry[key]!r}")
     if "n_timesteps" not in entry:
         raise ConfigError(f"{path}: {env_id}: n_timesteps is missing")
-    env_wrapper = _env_wrapper(entry["env_wrapper"], f"{path}: {env_id}.env_wrapper") if "env_wrapper" in entry else None
+    env_wrapper = _env_wrapper(entry["env_wrapper"], f"{path}: {env_id}.env_wrapper") if "env_wrapper" in entry else ()
     frame_stack = entry.get("frame_stack")
     if frame_stack is not None and (not isinstance(frame_stack, int) or isinstance(frame_stack, bool) or frame_stack < 1):
         raise ConfigError(f"{path}: {env_id}.frame_stack: expected a positive integer, got {frame_stack!r}")

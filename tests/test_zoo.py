@@ -129,7 +129,7 @@ def test_the_zoo_atari_section_trains_scratch_ppo_on_an_ale_game():
     AtariWrapper, 4 stacked frames, CnnPolicy; SB3's VecTransposeImage makes them (4, 84, 84). One iteration runs."""
     config = zoo.load("PongNoFrameskip-v4", zoo.ATARI_PATH)
     assert (config.policy, config.n_envs, config.frame_stack) == ("CnnPolicy", 8, 4)
-    assert config.env_wrapper == ("stable_baselines3.common.atari_wrappers.AtariWrapper", {})
+    assert config.env_wrapper == (("stable_baselines3.common.atari_wrappers.AtariWrapper", {}),)
     assert config.kwargs["learning_rate"](1.0) == 2.5e-4 and config.kwargs["clip_range"](0.5) == 0.05
     model = ScratchPPO(config.policy, config.make_env(seed=0, n_envs=2), seed=0, **config.kwargs)
     assert type(model.env).__name__ == "VecTransposeImage" and model.observation_space.shape == (4, 84, 84)
@@ -138,7 +138,17 @@ def test_the_zoo_atari_section_trains_scratch_ppo_on_an_ale_game():
     assert model.num_timesteps == 2 * 128
 
 
-@pytest.mark.parametrize("wrapper", ["os.system", "[\"a.B\", \"c.D\"]", "{\"gymnasium.wrappers.TimeLimit\": {}}"])
+def test_a_list_of_env_wrappers_is_applied_in_order():
+    """zoo_configs/observations.yml: MiniGrid drawn as an RGB image (RGBImgObsWrapper), then that image alone
+    (ImgObsWrapper): the zoo's order, the first listed is innermost."""
+    config = zoo.load("MiniGrid-Empty-5x5-v0", zoo.DEFAULT_PATH.with_name("observations.yml"))
+    assert [name.rsplit(".", 1)[1] for name, _ in config.env_wrapper] == ["RGBImgObsWrapper", "ImgObsWrapper"]
+    env = config.make_env(seed=0, n_envs=2)
+    assert env.observation_space.shape == (40, 40, 3) and env.reset().shape == (2, 40, 40, 3)
+
+
+@pytest.mark.parametrize("wrapper", ["os.system", "[minigrid.wrappers.ImgObsWrapper, os.system]", "[\"a.B\", \"c.D\"]",
+                                     "{\"gymnasium.wrappers.TimeLimit\": {}}"])
 def test_env_wrappers_other_than_atari_are_refused(tmp_path, wrapper):
     path = write(tmp_path, f"Foo-v0:\n  n_timesteps: 100\n  env_wrapper: {wrapper}\n")
     with pytest.raises(zoo.ConfigError, match=r"Foo-v0\.env_wrapper: .*the env wrappers accepted are"):
