@@ -30,6 +30,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import FloatSchedule
 from threadpoolctl import threadpool_limits
 
+from sb3_scratch_ppo import model_file
 from sb3_scratch_ppo.loss import explained_variance, ppo_loss
 from sb3_scratch_ppo.optimizer import clip_grad_norm_
 from sb3_scratch_ppo.policy import ActorCriticCnnPolicy, ActorCriticPolicy, MultiInputActorCriticPolicy
@@ -178,6 +179,51 @@ class ScratchPPO(OnPolicyAlgorithm):
         super().set_random_seed(seed)
         if seed is not None and getattr(self, "policy", None) is not None:
             self.policy.rng = np.random.default_rng(seed)
+
+    # --- model files: SB3's format, read without unpickling (model_file.py) ------------------------------------
+
+    @classmethod
+    def load(cls, path, env=None, device="auto", custom_objects: dict[str, Any] | None = None,
+             print_system_info: bool = False, force_reset: bool = True, **kwargs) -> ScratchPPO:
+        """Load a model saved by ScratchPPO or SB3's PPO, as SB3's ``load`` does, but nothing in the file is
+        unpickled or imported: ``data`` is read as JSON, only PPO's keys, type-checked; tensors weights-only.
+
+        With ``env``, its spaces are checked against the file's; without, the spaces are rebuilt from the file where
+        its description is exact. The last observations are never read (they are pickled), so the env is reset
+        before training, as SB3's ``force_reset=True`` (the default) does. ``custom_objects``: SB3's meaning.
+        """
+        file = model_file.read(path)
+        if print_system_info:
+            print("== SAVED MODEL SYSTEM INFO ==\n" + file.system_info)
+        if env is not None:
+            verbose = file.data.get("verbose")
+            env = cls._wrap_env(env, verbose if isinstance(verbose, int) else 0)
+        data = model_file.decode(file, custom_objects, None if env is None else (env.observation_space, env.action_space))
+        if "policy_kwargs" in kwargs and kwargs["policy_kwargs"] != data.get("policy_kwargs", {}):
+            raise ValueError(f"The specified policy kwargs do not equal the stored policy kwargs."
+                             f"Stored kwargs: {data.get('policy_kwargs')}, specified kwargs: {kwargs['policy_kwargs']}")
+        if env is not None:
+            data["n_envs"] = env.num_envs  # as SB3 (its issue #1018)
+        model = cls(policy=data.pop("policy_class"), env=env, device=device, _init_setup_model=False)
+        model.__dict__.update(data)  # only the keys model_file.decode knows
+        model.__dict__.update(kwargs)
+        unreadable = model.learning_rate if isinstance(model.learning_rate, model_file.UnreadableSchedule) else None
+        if unreadable is not None:
+            model.learning_rate = 0.0  # to build the optimizer; its saved state then sets the rate it had
+        model._setup_model()
+        model.set_parameters(file.params, exact_match=True, device=device)
+        if unreadable is not None:  # predict works; learn() says what to pass
+            model.learning_rate = unreadable
+            model.lr_schedule = FloatSchedule(unreadable)
+        if model.use_sde:
+            model.policy.reset_noise()
+        return model
+
+    def set_parameters(self, load_path_or_dict, exact_match: bool = True, device="auto") -> None:
+        """SB3's set_parameters; a file is read by model_file (tensors weights-only, clear errors)."""
+        if not isinstance(load_path_or_dict, dict):
+            load_path_or_dict = model_file.read(load_path_or_dict).params
+        super().set_parameters(load_path_or_dict, exact_match, device)
 
     # --- the loop: OnPolicyAlgorithm's learn (collect_rollouts, dump_logs, train, until total_timesteps) -----------
 

@@ -1,0 +1,400 @@
+"""Model files read without unpickling: SB3's zip format taken apart with a JSON parser and torch's weights-only reader.
+
+A model zip (SB3's ``save``; ScratchPPO writes the same) holds ``data``, JSON in which every value JSON cannot
+express is a cloudpickle blob (``{":type:": ..., ":serialized:": base64}``), and ``.pth`` tensor files. SB3's loader
+unpickles those blobs, and then copies every key of ``data`` onto the model, so a crafted file runs code when it is
+loaded. Here nothing in a file is ever unpickled or imported:
+
+- ``data`` is read with ``json.loads``. Only the keys PPO saves are taken, each type-checked; other keys are ignored
+  with a warning. Blobs are never decoded: what is needed is rebuilt from the readable text SB3 writes beside them.
+- schedules: a number, SB3's ``ConstantSchedule`` / ``LinearSchedule``, the zoo's ``SimpleLinearSchedule`` (``lin_x``)
+  and ours; a function (a lambda, a closure) cannot be rebuilt: the model predicts, and ``learn()`` asks for it
+  through ``custom_objects``.
+- spaces: the env's, checked against the file's description; without an env, rebuilt from the description where it
+  is exact (Discrete, MultiDiscrete, MultiBinary, Box bounds printed in full), otherwise a clear error asking for one.
+- the policy class and ``policy_kwargs`` classes: by name, from a fixed list (PPO's and ours).
+- tensors: ``torch.load(weights_only=True)``, which only rebuilds tensors and plain containers.
+
+``custom_objects`` keeps SB3's meaning: a key named there is not read from the file; the given object is used.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import re
+import warnings
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+# PPO's tensors; its pytorch_variables.pth is an empty dict, not read.
+WEIGHT_FILES = ("policy.pth", "policy.optimizer.pth")
+
+# PPO's saved attributes that are plain values, with the types each may have.
+_INT, _NUM = (int,), (int, float)
+SCALARS: dict[str, tuple[tuple[type, ...], bool]] = {  # name -> (types, None allowed)
+    **dict.fromkeys(("verbose", "num_timesteps", "_total_timesteps", "_num_timesteps_at_start", "_episode_num",
+                     "_stats_window_size", "_n_updates", "n_envs", "n_steps", "batch_size", "n_epochs",
+                     "sde_sample_freq"), (_INT, False)),
+    **dict.fromkeys(("start_time", "_current_progress_remaining", "gamma", "gae_lambda", "ent_coef", "vf_coef",
+                     "max_grad_norm"), (_NUM, False)),
+    "target_kl": (_NUM, True),
+    "use_sde": ((bool,), False),
+    "normalize_advantage": ((bool,), False),
+    "seed": (_INT, True),
+    "tensorboard_log": ((str,), True),
+}
+SCHEDULES = ("learning_rate", "clip_range", "clip_range_vf")
+# Saved, and rebuilt by load() itself (SB3 does the same for the first four when an env is given): the last
+# observations and episode buffers are pickled arrays and deques, and lr_schedule is made from learning_rate.
+REBUILT = {"_last_obs", "_last_episode_starts", "_last_original_obs", "ep_info_buffer", "ep_success_buffer",
+           "lr_schedule", "action_noise", "rollout_buffer_class", "rollout_buffer_kwargs", "env"}
+STRUCTURED = {"policy_class", "policy_kwargs", "observation_space", "action_space"}
+
+_POLICY_MODULES = ("stable_baselines3.common.policies", "sb3_scratch_ppo.policy")
+_ACTIVATIONS = ("Tanh", "ReLU", "LeakyReLU", "ELU", "SiLU", "GELU", "Sigmoid", "Identity")
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded; the message names the file and what is wrong."""
+
+
+@dataclass
+class ModelFile:
+    name: str
+    data: dict[str, Any]
+    params: dict[str, Any]  # "policy" and "policy.optimizer" state dicts
+    system_info: str
+
+
+def read(path: str | Path | io.BufferedIOBase) -> ModelFile:
+    """The zip's ``data`` (JSON) and tensors (weights only), with errors that name the file."""
+    import torch
+
+    name = str(path) if isinstance(path, (str, Path)) else getattr(path, "name", repr(path))
+    if isinstance(path, (str, Path)):
+        path = Path(path)
+        if not path.exists() and path.suffix != ".zip" and path.with_name(path.name + ".zip").exists():
+            path = path.with_name(path.name + ".zip")  # SB3 adds the suffix too
+            name = str(path)
+        if not path.exists():
+            raise FileNotFoundError(f"model file {name!r} not found (nor {name}.zip)")
+        if path.is_dir():
+            raise ModelFileError(f"{name}: is a directory, not a model file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = set(archive.namelist())
+            if "data" not in members and any(m.endswith("/data.pkl") for m in members):
+                # zipfile looks for the index from the end; a cut file's last intact index is a weights file's own
+                raise ModelFileError(f"{name}: truncated or corrupt: the end of the model file is missing")
+            if "data" not in members:
+                raise ModelFileError(f"{name}: a zip without 'data': not a model saved by SB3 or ScratchPPO "
+                                     f"(it holds {sorted(members)[:6]})")
+            text = archive.read("data").decode("utf-8")
+            params = {}
+            for member in WEIGHT_FILES:
+                if member in members:
+                    blob = io.BytesIO(archive.read(member))
+                    params[member[: -len(".pth")]] = torch.load(blob, map_location="cpu", weights_only=True)
+            info = archive.read("system_info.txt").decode("utf-8", "replace") if "system_info.txt" in members else ""
+    except zipfile.BadZipFile as e:
+        raise ModelFileError(f"{name}: not a model file: not a valid zip archive, or truncated or corrupt ({e})") from e
+    except pickle.UnpicklingError as e:  # torch's weights-only reader met something other than tensors
+        raise ModelFileError(f"{name}: a weights file holds something other than tensors; refused ({e})") from e
+    except (EOFError, OSError, RuntimeError, UnicodeDecodeError, zlib.error) as e:
+        raise ModelFileError(f"{name}: corrupt model file: {type(e).__name__}: {e}") from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ModelFileError(f"{name}: 'data' is not valid JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{name}: 'data' is not a JSON object")
+    if "policy" not in params:
+        raise ModelFileError(f"{name}: no policy.pth: the file has no weights")
+    return ModelFile(name, data, params, info)
+
+
+# --- data: the known keys, type-checked -------------------------------------------------------------------
+
+
+def decode(file: ModelFile, custom_objects: dict[str, Any] | None, env_spaces: tuple | None) -> dict[str, Any]:
+    """The attributes to set on the model: SB3's known keys, read without unpickling (see the module docstring)."""
+    data, custom_objects = file.data, dict(custom_objects or {})
+    check_algorithm(file)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{file.name}: data[{key!r}]"
+        if key in custom_objects:
+            out[key] = custom_objects[key]
+        elif key in SCALARS:
+            types, nullable = SCALARS[key]
+            if not ((value is None and nullable) or (isinstance(value, types) and not (
+                    isinstance(value, bool) and bool not in types))):
+                raise ModelFileError(f"{where}: expected {' or '.join(t.__name__ for t in types)}"
+                                     f"{' or null' if nullable else ''}, got {value!r}")
+            out[key] = value
+        elif key in SCHEDULES:
+            out[key] = schedule(value, where)
+        elif key == "policy_kwargs":
+            out[key] = policy_kwargs(value, where)
+        elif key not in STRUCTURED and key not in REBUILT:
+            warnings.warn(f"{where}: unknown key ignored (a model file sets only the attributes PPO saves)")
+    for key in ("observation_space", "action_space"):
+        if key in custom_objects:
+            continue
+        if key not in data:
+            raise ModelFileError(f"{file.name}: data has no {key}: the spaces cannot be checked")
+        given = None if env_spaces is None else env_spaces[key == "action_space"]
+        out[key] = space(data[key], f"{file.name}: data[{key!r}]", given)
+    out["policy_class"] = custom_objects.get("policy_class") or policy_class(file)
+    return out
+
+
+def check_algorithm(file: ModelFile) -> None:
+    """Refuse, naming it, a model of another algorithm: its policy's module, or PPO's own keys missing."""
+    module = _serialized(file.data.get("policy_class")).get("__module__", "")
+    if not isinstance(module, str) or (module and module not in _POLICY_MODULES):
+        algo = module.split(".")[1].upper() if module.startswith("stable_baselines3.") else module
+        raise ModelFileError(f"{file.name}: saved by another algorithm ({algo}: its policy comes from {module!r}); "
+                             "ScratchPPO loads models saved by SB3's PPO or by ScratchPPO")
+    missing = [k for k in ("n_epochs", "batch_size", "clip_range") if k not in file.data]
+    if missing:
+        raise ModelFileError(f"{file.name}: saved by another algorithm (A2C, or not PPO: data has no {missing}); "
+                             "ScratchPPO loads models saved by SB3's PPO or by ScratchPPO")
+
+
+def _serialized(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) and ":type:" in value else {}
+
+
+def _type_name(value: dict[str, Any]) -> str:
+    match = re.fullmatch(r"<class '([\w.]+)'>", str(value.get(":type:", "")))
+    return match.group(1) if match else ""
+
+
+# --- schedules ------------------------------------------------------------------------------------------
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf)"
+
+
+def schedule(value: Any, where: str) -> Any:
+    """A number, or a schedule rebuilt from its class name and attributes / its text; a function cannot be."""
+    from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
+
+    from sb3_scratch_ppo.zoo import LinearSchedule as ZooLinear
+
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    info = _serialized(value)
+    kind = _type_name(info).rsplit(".", 1)[-1]
+    if kind == "FloatSchedule":  # a wrapper: its inner schedule is only there as text
+        return schedule_from_text(str(info.get("value_schedule", "")), where)
+    try:
+        if kind in ("SimpleLinearSchedule", "LinearSchedule") and "initial_value" in info:
+            return ZooLinear(float(info["initial_value"]))
+        if kind == "LinearSchedule":
+            return LinearSchedule(float(info["start"]), float(info["end"]), float(info["end_fraction"]))
+        if kind == "ConstantSchedule":
+            return ConstantSchedule(float(info["val"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{where}: a {kind} without readable values ({e})") from e
+    return UnreadableSchedule(where, _type_name(info) or repr(value)[:80])
+
+
+def schedule_from_text(text: str, where: str) -> Any:
+    from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
+
+    from sb3_scratch_ppo.zoo import LinearSchedule as ZooLinear
+
+    n = _NUMBER
+    if m := re.fullmatch(rf"ConstantSchedule\(val=({n})\)", text):
+        return ConstantSchedule(float(m[1]))
+    if m := re.fullmatch(rf"LinearSchedule\(start=({n}), end=({n}), end_fraction=({n})\)", text):
+        return LinearSchedule(float(m[1]), float(m[2]), float(m[3]))
+    if m := re.fullmatch(rf"(?:SimpleLinearSchedule\(initial_value=|LinearSchedule\()({n})\)", text):
+        return ZooLinear(float(m[1]))
+    return UnreadableSchedule(where, text)
+
+
+class UnreadableSchedule:
+    """A schedule the file stores only as a function: it cannot be rebuilt without running the file's code.
+    Predicting needs none; training asks for it."""
+
+    def __init__(self, where: str, text: str):
+        self.where, self.text = where, text
+
+    def __call__(self, progress_remaining: float) -> float:
+        key = self.where.rsplit("[", 1)[-1].strip("[]'\"")
+        raise ValueError(f"{self.where} is a function ({self.text}) that a model file cannot carry without running "
+                         f"code; to train on, load with custom_objects={{'{key}': <your schedule or a number>}}")
+
+    def __repr__(self) -> str:
+        return f"UnreadableSchedule({self.text})"
+
+
+# --- policy -----------------------------------------------------------------------------------------------
+
+
+def policy_class(file: ModelFile) -> type:
+    """Ours, for SB3's or our MlpPolicy / CnnPolicy / MultiInputPolicy: told apart by the weights' names."""
+    from sb3_scratch_ppo.policy import ActorCriticCnnPolicy, ActorCriticPolicy, MultiInputActorCriticPolicy
+
+    keys = list(file.params["policy"])
+    if any(k.startswith("features_extractor.extractors.") or k.startswith("pi_features_extractor.extractors.")
+           for k in keys):
+        return MultiInputActorCriticPolicy
+    if any(".cnn." in f".{k}" for k in keys):
+        return ActorCriticCnnPolicy
+    return ActorCriticPolicy
+
+
+def policy_kwargs(value: Any, where: str) -> dict[str, Any]:
+    """policy_kwargs: JSON values as they are; classes (stored as ``"<class '...'>"`` beside the blob) by name."""
+    import torch
+
+    from sb3_scratch_ppo.extractors import EXTRACTORS
+
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ModelFileError(f"{where}: expected a dict, got {value!r}")
+    if ":type:" in value and _type_name(value) != "dict":
+        raise ModelFileError(f"{where}: expected a dict, got a {value[':type:']}")
+    out = {}
+    for key, item in value.items():
+        if key in (":type:", ":serialized:", "device"):
+            continue
+        match = re.fullmatch(r"<class '([\w.]+)\.(\w+)'>", item) if isinstance(item, str) else None
+        if match is None:
+            if isinstance(item, str) and item.startswith("<"):
+                raise ModelFileError(f"{where}[{key!r}]: {item} cannot be rebuilt without running code; pass it "
+                                     f"in custom_objects={{'policy_kwargs': {{...}}}}")
+            out[key] = item
+        elif key == "activation_fn" and match[1] == "torch.nn.modules.activation" and match[2] in _ACTIVATIONS:
+            out[key] = getattr(torch.nn, match[2])
+        elif key == "optimizer_class" and match[2] == "Adam" and match[1] == "torch.optim.adam":
+            out[key] = torch.optim.Adam
+        elif key == "features_extractor_class" and match[2] in EXTRACTORS and match[1] in (
+                "stable_baselines3.common.torch_layers", "sb3_scratch_ppo.extractors"):
+            out[key] = EXTRACTORS[match[2]][0]
+        else:
+            raise ModelFileError(f"{where}[{key!r}]: {item} is not a class ScratchPPO knows for {key}")
+    if isinstance(out.get("optimizer_kwargs"), dict) and isinstance(out["optimizer_kwargs"].get("betas"), list):
+        out["optimizer_kwargs"]["betas"] = tuple(out["optimizer_kwargs"]["betas"])  # JSON made the tuple a list
+    return out
+
+
+# --- spaces -----------------------------------------------------------------------------------------------
+
+
+def space(value: Any, where: str, given: spaces.Space | None) -> spaces.Space:
+    """The env's space if it matches the file's description (else an error showing both); without an env,
+    the space rebuilt from the description where that is exact."""
+    info = _serialized(value)
+    kind = _type_name(info).rsplit(".", 1)[-1]
+    if given is not None:
+        if type(given).__name__ != kind or not _matches(given, info):
+            raise ModelFileError(f"{where}: the env's space {given} does not match the file's {describe(info)}")
+        return given
+    try:
+        return rebuild(kind, info)
+    except (KeyError, ValueError, TypeError) as e:
+        raise ModelFileError(f"{where}: the file describes the space only in part ({describe(info)}: {e}); "
+                             "pass env= to load, whose spaces are checked against the file") from e
+
+
+def describe(info: dict[str, Any]) -> str:
+    """The file's description of a space, on one line, long arrays cut."""
+    def short(v: Any) -> str:
+        text = re.sub(r"\s+", " ", str(v))
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    return _type_name(info) + "(" + ", ".join(f"{k}={short(v)}" for k, v in info.items()
+                                              if k in ("dtype", "_shape", "n", "nvec", "low", "high", "start")) + ")"
+
+
+def _ints(text: Any) -> np.ndarray:
+    if isinstance(text, (int, list)):
+        return np.array(text, dtype=np.int64)
+    return np.array([int(x) for x in str(text).replace("[", " ").replace("]", " ").replace(",", " ").split()],
+                    dtype=np.int64)
+
+
+def _exact(item: str, dtype: np.dtype) -> bool:
+    """Whether one element of an array printed by NumPy (default options) fixes its value. NumPy rounds to 8 digits
+    after the point (of the mantissa, in scientific notation) and then trims trailing zeros, so "0.1" may have been
+    0.1000000001: the text fixes the value only where those 8-digit steps are finer than the dtype's spacing, so that
+    one value lies within half a step of it. Always for float32 in scientific notation; in positional notation for
+    float32 from about 0.125 up (CartPole's 0.41887903, not 0.0009); for float64 almost never; zeros and infinities
+    always (NumPy prints nonzero magnitudes below 1e-4 in scientific notation)."""
+    if not np.issubdtype(dtype, np.floating) or item.lstrip("+-") in ("inf", "nan") or float(item) == 0:
+        return True
+    exponent = re.search(r"e([-+]?\d+)$", item)
+    step = 10.0 ** (int(exponent[1]) - 8) if exponent else 1e-8
+    x = np.array(abs(float(item)), dtype=dtype)
+    return step < min(np.spacing(x), np.spacing(np.nextafter(x, np.array(0, dtype=dtype))))
+
+
+def _floats(text: Any, shape: tuple[int, ...], dtype: np.dtype, exact: bool) -> np.ndarray:
+    """An array printed by NumPy; exact: refuse it if an element may have been rounded in print (``_exact``)."""
+    if isinstance(text, list):
+        return np.array(text, dtype=dtype).reshape(shape)
+    if "..." in str(text):
+        raise ValueError("the bounds were printed in summary, with '...'")
+    items = str(text).replace("[", " ").replace("]", " ").split()
+    for item in items if exact else ():
+        if not _exact(item, dtype):
+            raise ValueError(f"the bound {item} may have been rounded when it was printed")
+    values = np.array([float(x) for x in items])
+    return values.astype(dtype).reshape(shape) if values.size else np.broadcast_to(values, shape).astype(dtype)
+
+
+def rebuild(kind: str, info: dict[str, Any]) -> spaces.Space:
+    if kind == "Discrete":
+        return spaces.Discrete(int(info["n"]), start=int(info.get("start", 0)))
+    if kind == "MultiDiscrete":
+        nvec = _ints(info["nvec"])
+        return spaces.MultiDiscrete(nvec, dtype=info.get("dtype", "int64"), start=_ints(info.get("start", 0 * nvec)))
+    if kind == "MultiBinary":
+        n = _ints(info["n"])
+        return spaces.MultiBinary(int(n) if n.ndim == 0 else n.tolist())
+    if kind == "Box":
+        dtype = np.dtype(info["dtype"])
+        shape = tuple(int(x) for x in _ints(info["_shape"]))
+        low, high = (_floats(info[k], shape, dtype, exact=True) for k in ("low", "high"))
+        return spaces.Box(low, high, shape, dtype)
+    raise ValueError(f"a {kind or 'undescribed'} space is not rebuilt from text")
+
+
+def _matches(given: spaces.Space, info: dict[str, Any]) -> bool:
+    """The checks the description allows: dtype, shape, n / nvec / start, Box bounds (to float32 precision),
+    a Dict's keys in order."""
+    if isinstance(given, spaces.Dict):
+        keys = re.findall(r"'([^']+)': \w+\(", str(info.get("spaces", "")))
+        return keys == list(given.spaces)
+    if "dtype" in info and given.dtype is not None and str(given.dtype) != str(info["dtype"]):
+        return False
+    if "_shape" in info and tuple(_ints(info["_shape"])) != given.shape:
+        return False
+    try:
+        if isinstance(given, spaces.Discrete):
+            return int(info["n"]) == given.n and int(info.get("start", 0)) == given.start
+        if isinstance(given, spaces.MultiDiscrete):
+            return np.array_equal(_ints(info["nvec"]).reshape(given.shape), given.nvec)
+        if isinstance(given, spaces.Box):
+            for key, bound in (("low", given.low), ("high", given.high)):
+                if "..." in str(info.get(key, "...")):
+                    continue
+                saved = _floats(info[key], given.shape, np.float64, exact=False)
+                if not np.allclose(saved, bound, rtol=1e-6, atol=0, equal_nan=True):
+                    return False
+    except (KeyError, ValueError, TypeError):
+        return False
+    return True
