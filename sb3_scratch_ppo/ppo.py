@@ -31,6 +31,7 @@ from stable_baselines3.common.utils import FloatSchedule
 from threadpoolctl import threadpool_limits
 
 from sb3_scratch_ppo import model_file
+from sb3_scratch_ppo.checks import check_env_data, check_hyperparameters, check_schedule_value
 from sb3_scratch_ppo.loss import explained_variance, ppo_loss
 from sb3_scratch_ppo.optimizer import clip_grad_norm_
 from sb3_scratch_ppo.policy import ActorCriticCnnPolicy, ActorCriticPolicy, MultiInputActorCriticPolicy
@@ -145,6 +146,11 @@ class ScratchPPO(OnPolicyAlgorithm):
                     f"We recommend using a `batch_size` that is a factor of `n_steps * n_envs`.\n"
                     f"Info: (n_steps={self.n_steps} and n_envs={self.env.num_envs})"
                 )
+        # Then what SB3 accepts but PPO cannot work with (SB3's own errors above and clip_range_vf's in _setup_model).
+        check_hyperparameters(learning_rate=learning_rate, n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs,
+                              gamma=gamma, gae_lambda=gae_lambda, clip_range=clip_range, ent_coef=ent_coef,
+                              vf_coef=vf_coef, max_grad_norm=max_grad_norm, target_kl=target_kl,
+                              stats_window_size=stats_window_size)
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.clip_range = clip_range
@@ -207,6 +213,12 @@ class ScratchPPO(OnPolicyAlgorithm):
         model = cls(policy=data.pop("policy_class"), env=env, device=device, _init_setup_model=False)
         model.__dict__.update(data)  # only the keys model_file.decode knows
         model.__dict__.update(kwargs)
+        try:
+            check_hyperparameters(**{k: getattr(model, k) for k in ("learning_rate", "n_steps", "batch_size", "n_epochs",
+                                  "gamma", "gae_lambda", "clip_range", "clip_range_vf", "ent_coef", "vf_coef",
+                                  "max_grad_norm", "target_kl")})
+        except ValueError as e:
+            raise model_file.ModelFileError(f"{file.name}: {e}") from e
         unreadable = model.learning_rate if isinstance(model.learning_rate, model_file.UnreadableSchedule) else None
         if unreadable is not None:
             model.learning_rate = 0.0  # to build the optimizer; its saved state then sets the rate it had
@@ -267,6 +279,7 @@ class ScratchPPO(OnPolicyAlgorithm):
 
             new_obs, rewards, dones, infos = env.step(clipped_actions)
             self.num_timesteps += env.num_envs
+            check_env_data(new_obs, rewards, self.num_timesteps)  # NaN or inf: raise before anything uses them
 
             callback.update_locals(locals())
             if not callback.on_step():
@@ -282,6 +295,7 @@ class ScratchPPO(OnPolicyAlgorithm):
                              and infos[i].get("TimeLimit.truncated", False)]
                 if truncated:
                     terminal_obs = stack([infos[i]["terminal_observation"] for i in truncated])
+                    check_env_data(terminal_obs, None, self.num_timesteps, what="terminal observation")
                     rewards[truncated] += self.gamma * self.policy.predict_values(self.policy.preprocess(terminal_obs))
 
             rollout_buffer.add(n_steps, actions, rewards, self._last_episode_starts, values, log_probs)
@@ -304,9 +318,12 @@ class ScratchPPO(OnPolicyAlgorithm):
         As PPO.train (ppo/ppo.py:184-300), with two additions: a non-finite loss or gradient norm raises before the
         weights change."""
         self.policy.set_training_mode(True)
+        progress = self._current_progress_remaining
+        check_schedule_value("learning_rate", self.lr_schedule(progress), progress)  # a schedule may leave its range
         self._update_learning_rate(self.policy.optimizer)  # logs train/learning_rate
-        clip_range = self.clip_range(self._current_progress_remaining)
-        clip_range_vf = self.clip_range_vf(self._current_progress_remaining) if self.clip_range_vf is not None else None
+        clip_range = check_schedule_value("clip_range", self.clip_range(progress), progress)
+        clip_range_vf = None if self.clip_range_vf is None else check_schedule_value(
+            "clip_range_vf", self.clip_range_vf(progress), progress)
 
         entropy_losses, pg_losses, value_losses, clip_fractions = [], [], [], []
         continue_training = True

@@ -460,13 +460,57 @@ class NaNEnv(IdentityEnvBox):
         return obs, reward, terminated, truncated, info
 
 
-def test_nan_observation_raises_naming_it():
-    with pytest.raises(ValueError, match=r"contain NaN or inf.*VecCheckNan"):
-        ScratchPPO("MlpPolicy", NaNEnv("obs"), **SMALL).learn(200)
-
-
-def test_nan_reward_raises_before_corrupting_the_weights():
-    model = ScratchPPO("MlpPolicy", NaNEnv("reward"), **SMALL)
-    with pytest.raises(FloatingPointError, match=r"the PPO loss is nan.*weights were left as they were"):
+@pytest.mark.parametrize("where, name", [("obs", r"observation: nan at index \(0,\)"), ("reward", "reward: nan")])
+def test_nan_from_the_env_raises_at_its_step_before_anything_changes(where, name):
+    """The step it appears on, the env and the value are named; no weight has changed (and NaN was not stored)."""
+    model = ScratchPPO("MlpPolicy", make_vec_env(lambda: NaNEnv(where), n_envs=2), n_steps=32, batch_size=32)
+    before = model.policy.params.copy()  # the first update would come after step 32: it never does
+    with pytest.raises(ValueError, match=rf"env 0 returned a non-finite {name}, on the step that brought "
+                                         r"num_timesteps to 42; it was not stored.*VecCheckNan"):
         model.learn(200)
-    assert np.isfinite(model.policy.params).all()
+    np.testing.assert_array_equal(model.policy.params, before)
+
+
+def test_nan_in_a_terminal_observation_raises():
+    class NaNAtTheEnd(IdentityEnvBox):
+        def step(self, action):
+            obs, reward, terminated, truncated, info = super().step(action)
+            return (np.full_like(obs, np.inf) if truncated else obs), reward, terminated, truncated, info
+
+    with pytest.raises(ValueError, match=r"env 0 returned a non-finite terminal observation: inf"):
+        ScratchPPO("MlpPolicy", NaNAtTheEnd(ep_length=10), **SMALL).learn(64)
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("learning_rate", -1e-3, r"learning_rate=-0.001: expected a number in \[0, inf\)"),
+    ("clip_range", 0.0, r"clip_range=0.0: expected a number in \(0, inf\)"),
+    ("clip_range", float("nan"), r"clip_range=nan: expected a number in \(0, inf\)"),
+    ("gamma", 1.5, r"gamma=1.5: expected a number in \[0, 1\]"),
+    ("gae_lambda", -0.1, r"gae_lambda=-0.1: expected a number in \[0, 1\]"),
+    ("n_epochs", 0, r"n_epochs=0: expected an integer >= 1"),
+    ("n_steps", 2.5, r"n_steps=2.5: expected an integer >= 1"),
+    ("vf_coef", -0.5, r"vf_coef=-0.5: expected a number in \[0, inf\)"),
+    ("max_grad_norm", 0.0, r"max_grad_norm=0.0: expected a number in \(0, inf\]"),
+    ("target_kl", -0.01, r"target_kl=-0.01: expected a number in \(0, inf\)"),
+    ("ent_coef", float("inf"), r"ent_coef=inf: expected a number in \(-inf, inf\)"),
+    ("stats_window_size", 0, r"stats_window_size=0: expected an integer >= 1"),
+])
+def test_arguments_ppo_cannot_work_with_are_refused(name, value, expected):
+    if name not in ("learning_rate", "n_steps"):  # torch's Adam refuses a negative rate; SB3's buffer a fractional size
+        PPO("MlpPolicy", "CartPole-v1", **{**SMALL, name: value})  # SB3 accepts the others without a word
+    with pytest.raises(ValueError, match=expected):
+        ScratchPPO("MlpPolicy", "CartPole-v1", **{**SMALL, name: value})
+
+
+@pytest.mark.parametrize("kwargs", [dict(learning_rate=0.0), dict(ent_coef=-0.01), dict(max_grad_norm=float("inf")),
+                                    dict(gamma=1.0, gae_lambda=0.0), dict(target_kl=None, clip_range_vf=None),
+                                    dict(learning_rate=lambda p: 1e-3 * p, clip_range=lambda p: 0.2)])
+def test_valid_arguments_are_all_accepted(kwargs):
+    ScratchPPO("MlpPolicy", "CartPole-v1", **{**SMALL, **kwargs}).learn(64)
+
+
+def test_a_schedule_leaving_its_range_raises_when_it_does():
+    model = ScratchPPO("MlpPolicy", "CartPole-v1", learning_rate=lambda p: p - 0.5, **SMALL)
+    with pytest.raises(ValueError, match=r"learning_rate=-0\.\d+ \(from its schedule\): expected a number in \[0, inf\)"):
+        model.learn(256)
+    assert model.num_timesteps > SMALL["n_steps"]  # the first updates (progress > 0.5) ran

@@ -1,0 +1,94 @@
+"""Bad input stopped at the door: PPO's hyperparameters against their valid ranges, and the env's data at every step.
+
+SB3 accepts values with which PPO cannot work (a negative learning rate, ``clip_range=0``, ``gamma=2``,
+``n_epochs=0``) and trains on NaN rewards until the weights are NaN. Here each raises, naming the argument and
+its valid range, or the env, the step and the value, before anything is stored or any weight changes. Values SB3
+accepts and PPO can use are all still accepted (``learning_rate=0``, ``ent_coef < 0``, ``max_grad_norm=inf``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+# name -> (lowest, highest, lowest allowed, highest allowed): the valid range of each number.
+RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "learning_rate": (0, math.inf, True, False),
+    "gamma": (0, 1, True, True),
+    "gae_lambda": (0, 1, True, True),
+    "clip_range": (0, math.inf, False, False),
+    "clip_range_vf": (0, math.inf, False, False),
+    "ent_coef": (-math.inf, math.inf, False, False),
+    "vf_coef": (0, math.inf, True, False),
+    "max_grad_norm": (0, math.inf, False, True),  # inf: no clipping
+    "target_kl": (0, math.inf, False, False),
+}
+COUNTS = ("n_steps", "batch_size", "n_epochs", "stats_window_size")  # integers >= 1
+
+
+def _interval(low: float, high: float, low_in: bool, high_in: bool) -> str:
+    return f"{'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
+
+
+def check_hyperparameters(**values: Any) -> None:
+    """ValueError naming the first argument outside its range. Schedules (callables) are checked when they are
+    called; None is accepted where SB3 takes it (clip_range_vf, target_kl)."""
+    for name, value in values.items():
+        if name in COUNTS:
+            if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}={value!r}: expected an integer >= 1")
+            continue
+        if (value is None and name in ("clip_range_vf", "target_kl")) or callable(value):
+            continue
+        low, high, low_in, high_in = RANGES[name]
+        ok = isinstance(value, Real) and not isinstance(value, bool) and not math.isnan(value)
+        ok = ok and (low <= value if low_in else low < value) and (value <= high if high_in else value < high)
+        if not ok:
+            raise ValueError(f"{name}={value!r}: expected a number in {_interval(low, high, low_in, high_in)}")
+
+
+def check_schedule_value(name: str, value: float, progress_remaining: float) -> float:
+    """A schedule's value at an update: a number in [0, inf). Zero is valid here, unlike for a constant clip range:
+    the zoo's ``lin_0.2`` clip range reaches 0 at the end of training (the update then barely moves the policy).
+
+    One exception, SB3's: when ``learn(total_timesteps)`` asks for fewer steps than one rollout, progress_remaining
+    goes below 0 and SB3 calls the schedules with it (a linear rate turns negative). That is matched, with a warning.
+    """
+    if progress_remaining < 0:
+        warnings.warn(f"progress_remaining is {progress_remaining} (total_timesteps is less than one rollout): as "
+                      f"SB3's PPO, the schedules are called with it, which gives {name}={value!r}")
+        return value
+    if not (isinstance(value, Real) and not isinstance(value, bool) and 0 <= value < math.inf):
+        raise ValueError(f"{name}={value!r} (from its schedule): expected a number in [0, inf)")
+    return value
+
+
+# --- the env's data, every step --------------------------------------------------------------------------
+
+
+def _float_arrays(obs: Any) -> list[tuple[str, np.ndarray]]:
+    items = obs.items() if isinstance(obs, dict) else [("", obs)]
+    return [(key, np.asarray(x)) for key, x in items if np.asarray(x).dtype.kind in "fc"]
+
+
+def check_env_data(new_obs: Any, rewards: np.ndarray | None, num_timesteps: int, what: str = "observation") -> None:
+    """Raise if an observation or reward is NaN or infinite: one sum per array (NaN and inf survive a sum), and
+    only when one is not finite, a search for the env and the value to name."""
+    arrays = [] if rewards is None else [("reward", np.asarray(rewards))]
+    arrays += [(f"{what}{f'[{k!r}]' if k else ''}", x) for k, x in _float_arrays(new_obs)]
+    for name, x in arrays:
+        if math.isfinite(float(np.sum(x))):
+            continue
+        rows = x.reshape(len(x), -1)
+        bad = np.argwhere(~np.isfinite(rows))
+        if len(bad) == 0:  # the sum overflowed; every value is finite
+            continue
+        env, flat = bad[0]
+        where = f" at index {tuple(int(i) for i in np.unravel_index(flat, x.shape[1:]))}" if x.ndim > 1 else ""
+        raise ValueError(f"env {env} returned a non-finite {name}: {rows[env, flat]}{where}, on the step that brought "
+                         f"num_timesteps to {num_timesteps}; it was not stored and no weight changed. Check the env "
+                         "(SB3's VecCheckNan wrapper finds the action that led there)")
