@@ -78,6 +78,9 @@ def _float_arrays(obs: Any) -> list[tuple[str, np.ndarray]]:
 def check_env_data(new_obs: Any, rewards: np.ndarray | None, num_timesteps: int, what: str = "observation") -> None:
     """Raise if an observation or reward is NaN or infinite: one sum per array (NaN and inf survive a sum), and
     only when one is not finite, a search for the env and the value to name."""
+    if (isinstance(new_obs, np.ndarray) and new_obs.dtype.kind == "f" and rewards is not None
+            and math.isfinite(np.add.reduce(new_obs, axis=None) + np.add.reduce(rewards))):
+        return  # the common case, in two reductions
     arrays = [] if rewards is None else [("reward", np.asarray(rewards))]
     arrays += [(f"{what}{f'[{k!r}]' if k else ''}", x) for k, x in _float_arrays(new_obs)]
     for name, x in arrays:
