@@ -313,6 +313,28 @@ class ScratchCartPoleVectorEnv(VectorEnv):
         self.prev_done = terminated | truncated
         return self.state.T.astype(np.float32), reward, terminated, truncated, {}
 
+    def get_state(self) -> dict[str, Any]:
+        """Everything the next step depends on, as arrays and JSON values (no pickle): for exact resume."""
+        return {"state": None if self.state is None else self.state.copy(), "steps": self.steps.copy(),
+                "prev_done": self.prev_done.copy(), "low": self.low, "high": self.high,
+                "np_random": self.np_random.bit_generator.state,
+                "env_rngs": None if self.env_rngs is None else [rng.bit_generator.state for rng in self.env_rngs]}
+
+    def set_state(self, saved: dict[str, Any]) -> None:
+        """Continue exactly where ``get_state`` was taken (same num_envs)."""
+        if saved["steps"].shape != (self.num_envs,):
+            raise ValueError(f"set_state: the state is of {saved['steps'].shape[0]} envs; this vector env has {self.num_envs}")
+        self.state = None if saved["state"] is None else np.array(saved["state"], dtype=np.float64)
+        self.steps = np.array(saved["steps"], dtype=np.int32)
+        self.prev_done = np.array(saved["prev_done"], dtype=np.bool_)
+        self.low, self.high = saved["low"], saved["high"]
+        self.np_random.bit_generator.state = saved["np_random"]
+        self.env_rngs = None
+        if saved["env_rngs"] is not None:
+            self.env_rngs = [np.random.Generator(np.random.PCG64()) for _ in saved["env_rngs"]]
+            for rng, state in zip(self.env_rngs, saved["env_rngs"], strict=True):
+                rng.bit_generator.state = state
+
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         """Reset all envs. ``seed``: an int (one generator for all), a list of N ints or None (one generator per env),
         or None."""

@@ -73,6 +73,20 @@ class VectorEnvAdapter(VecEnv):
         self.episode_lengths[:] = 0
         return obs
 
+    def get_state(self) -> dict[str, Any] | None:
+        """The env's state for exact resume (its vector env's, and Monitor's running episodes), or None if the
+        vector env cannot give one."""
+        if not hasattr(self.vector_env, "get_state"):
+            return None
+        return {"vector_env": self.vector_env.get_state(), "episode_returns": self.episode_returns.copy(),
+                "episode_lengths": self.episode_lengths.copy(), "elapsed": time.time() - self.t_start}
+
+    def set_state(self, saved: dict[str, Any]) -> None:
+        self.vector_env.set_state(saved["vector_env"])
+        self.episode_returns[:] = saved["episode_returns"]
+        self.episode_lengths[:] = saved["episode_lengths"]
+        self.t_start = time.time() - saved["elapsed"]
+
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions
 

@@ -1,0 +1,119 @@
+"""Exact resume (sb3_scratch_ppo/checkpoint.py): training killed with SIGKILL at a random moment and resumed in a new
+process from its last checkpoint ends with the weights of an uninterrupted run, bit for bit, on the fast path."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sb3_scratch_ppo import ResumableCheckpointCallback, ScratchPPO, latest, load_checkpoint, model_file, zoo
+from sb3_scratch_ppo.checkpoint import checkpoints
+
+TOTAL = 30_000
+SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from stable_baselines3.common.vec_env import VecNormalize
+    from sb3_scratch_ppo import ResumableCheckpointCallback, ScratchPPO, latest, load_checkpoint, zoo
+
+    mode, folder, total, normalize = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+    config = zoo.load("CartPole-v1")
+
+    def make():
+        env = config.make_env(seed=0, fast=True)  # the fast path: 8 envs in one vectorized CartPole
+        return VecNormalize(env, gamma=config.kwargs["gamma"]) if normalize else env
+
+    if mode == "resume":
+        model = load_checkpoint(latest(folder), env=make())
+        print("resumed at", model.num_timesteps, flush=True)
+        model.learn(total - model.num_timesteps, reset_num_timesteps=False)
+    else:
+        model = ScratchPPO(config.policy, make(), seed=0, **config.kwargs)
+        callback = ResumableCheckpointCallback(2_048, folder) if mode == "run" else None
+        model.learn(total, callback=callback)
+    np.save(f"{folder}/{mode}.npy", model.policy.params)
+""")
+
+
+def python(tmp_path: Path, *args: str, **kwargs) -> subprocess.Popen:
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    return subprocess.Popen([sys.executable, str(script), *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_killed_training_resumes_to_the_same_weights(tmp_path, normalize):
+    flag = "1" if normalize else "0"
+    full = python(tmp_path, "full", str(tmp_path), str(TOTAL), flag)
+    run = python(tmp_path, "run", str(tmp_path), str(TOTAL), flag)
+    deadline = time.time() + 300
+    while not checkpoints(tmp_path) and run.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 1.0))  # then a random moment: mid-rollout, mid-update or mid-write
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert checkpoints(tmp_path), run.stdout.read()
+    resumed = python(tmp_path, "resume", str(tmp_path), str(TOTAL), flag)
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, out
+    assert full.wait(timeout=600) == 0, full.stdout.read()
+    at = int(out.split("resumed at ")[1].split()[0])
+    assert 0 < at < TOTAL
+    np.testing.assert_array_equal(np.load(tmp_path / "resume.npy"), np.load(tmp_path / "full.npy"))
+
+
+def test_a_checkpoint_is_a_model_file_without_pickles(tmp_path):
+    """Beside the model zip's members, the checkpoint's own are JSON and an npz read with allow_pickle=False;
+    ScratchPPO.load reads the checkpoint as a plain model."""
+    config = zoo.load("CartPole-v1")
+    model = ScratchPPO(config.policy, config.make_env(seed=0, fast=True), seed=0, **config.kwargs)
+    model.learn(2_000, callback=ResumableCheckpointCallback(512, tmp_path, keep=2))
+    kept = checkpoints(tmp_path)
+    assert [p.name for p in kept] == ["checkpoint_1536_steps.zip", "checkpoint_2048_steps.zip"]
+    with zipfile.ZipFile(kept[-1]) as z:
+        assert {"data", "policy.pth", "checkpoint.json", "checkpoint.npz"} <= set(z.namelist())
+        state = json.loads(z.read("checkpoint.json"))
+        assert state["format"] == 1 and state["env"]["vector_env"]["state"] == {"__array__": "/env/vector_env/state"}
+    assert ScratchPPO.load(kept[-1]).num_timesteps == 2048
+    with pytest.raises(model_file.ModelFileError, match="a model file, not a checkpoint"):
+        model.save(tmp_path / "plain.zip")
+        load_checkpoint(tmp_path / "plain.zip")
+
+
+def test_an_env_without_state_is_reset_with_a_warning(tmp_path):
+    """SB3's DummyVecEnv cannot give its envs' state: the resumed run keeps weights, optimizer and generators,
+    and says that the env starts new episodes."""
+    class Stop(BaseCallback):
+        def _on_step(self):
+            return self.num_timesteps < 1_000
+
+    make = lambda: sb3_make_vec_env("CartPole-v1", n_envs=2, seed=0)  # noqa: E731
+    model = ScratchPPO("MlpPolicy", make(), n_steps=128, batch_size=64, seed=0)
+    model.learn(4_000, callback=CallbackList([ResumableCheckpointCallback(256, tmp_path), Stop()]))
+    with pytest.warns(UserWarning, match=r"cannot save and restore its state \(DummyVecEnv\), so it is reset"):
+        resumed = load_checkpoint(latest(tmp_path), env=make())
+    assert resumed._last_obs is None and resumed.num_timesteps == 768  # the rollout stopped at 1000 began at 768
+    resumed.learn(4_000 - resumed.num_timesteps, reset_num_timesteps=False)
+    assert resumed.num_timesteps == 4096
+
+
+def test_resuming_with_another_kind_of_env_is_refused(tmp_path):
+    config = zoo.load("CartPole-v1")
+    model = ScratchPPO(config.policy, config.make_env(seed=0, fast=True), seed=0, **config.kwargs)
+    model.learn(600, callback=ResumableCheckpointCallback(256, tmp_path))
+    with pytest.raises(ValueError, match="was not taken with VecNormalize"):
+        load_checkpoint(latest(tmp_path), env=VecNormalize(config.make_env(seed=0, fast=True)))
