@@ -14,6 +14,7 @@ import numpy as np
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_scratch_ppo import ScratchPPO, sweep, zoo
+from sb3_scratch_ppo.checkpoint import save_checkpoint
 from sb3_scratch_ppo import parity as par
 
 
@@ -32,12 +33,13 @@ def run(env_id: str, seed: int, n_eval_episodes: int, out: Path, timesteps: int 
     eval_env = config.make_eval_env(env, seed=seed + 1000)  # evaluation episodes apart from the training seeds
     returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=n_eval_episodes, deterministic=True,
                                  return_episode_rewards=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(out)
+    out = out.with_name(out.name + ".zip") if out.suffix != ".zip" else out
+    save_checkpoint(model, out)  # a model zip that also holds VecNormalize's statistics (no pickle) and the state
     print(f"Mean evaluation return: {np.mean(returns):.1f} +- {np.std(returns):.1f} over {n_eval_episodes} episodes "
           f"(deterministic; the env's reward threshold is {gym.spec(env_id).reward_threshold})")
     print(f"Wall time: {train_seconds:.1f} s of training ({model.num_timesteps / train_seconds:,.0f} steps/s)")
-    print(f"Model saved to {out}.zip; load it with ScratchPPO.load(\"{out}.zip\")")
+    print(f"Model saved to {out}: ScratchPPO.load(\"{out}\") for the model, or load_checkpoint(\"{out}\", env=...) "
+          "to continue training" + (" (it sets the env's VecNormalize statistics too)" if config.normalize else ""))
 
 
 def cannot_run(env_id: str, config_path: str | None) -> str | None:

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 from stable_baselines3.common.vec_env import VecNormalize
 
-from sb3_scratch_ppo import zoo
+from sb3_scratch_ppo import load_checkpoint, zoo
 
 
 def test_run_trains_evaluates_and_saves_a_gsde_entry(tmp_path):
@@ -16,6 +16,19 @@ def test_run_trains_evaluates_and_saves_a_gsde_entry(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "use_sde=True" in out.stdout and "Mean evaluation return" in out.stdout
     assert (tmp_path / "model.zip").exists()
+
+
+def test_run_saves_vecnormalize_statistics_without_pickle(tmp_path):
+    """MountainCarContinuous-v0's entry normalizes: the saved file carries the statistics (checkpoint.npz), and
+    load_checkpoint puts them into a new VecNormalize."""
+    cmd = [sys.executable, "-m", "sb3_scratch_ppo", "run", "--env", "MountainCarContinuous-v0", "--timesteps", "2000",
+           "--eval-episodes", "1", "--out", str(tmp_path / "mcc")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "VecNormalize statistics" in out.stdout
+    env = zoo.load("MountainCarContinuous-v0").make_env(seed=5)
+    model = load_checkpoint(tmp_path / "mcc.zip", env=env)
+    assert model.num_timesteps >= 2000 and env.obs_rms.count > 2000 and np.all(env.obs_rms.var != 1)
 
 
 def test_normalized_entries_are_evaluated_with_the_training_statistics():
