@@ -14,8 +14,8 @@ import numpy as np
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_scratch_ppo import ScratchPPO, sweep, zoo
-from sb3_scratch_ppo.checkpoint import save_checkpoint
 from sb3_scratch_ppo import parity as par
+from sb3_scratch_ppo.checkpoint import save_checkpoint
 
 
 def run(env_id: str, seed: int, n_eval_episodes: int, out: Path, timesteps: int | None) -> None:
