@@ -231,6 +231,24 @@ class ScratchPPO(OnPolicyAlgorithm):
             model.policy.reset_noise()
         return model
 
+    def save(self, path, exclude=None, include=None) -> None:
+        """SB3's save, naming SB3's policy and extractor classes in the file (the weights have their layout): SB3's
+        ``PPO.load`` then builds its own torch policy from the file, and ScratchPPO.load maps them back to ours."""
+        import stable_baselines3.common.policies as sb3_policies
+        import stable_baselines3.common.torch_layers as sb3_layers
+
+        ours, ours_kwargs = self.policy_class, self.policy_kwargs
+        name = {cls: n for n, cls in SB3_POLICIES.items()}.get(ours)
+        extractor = self.policy_kwargs.get("features_extractor_class")
+        try:
+            if name is not None:
+                self.policy_class = getattr(sb3_policies, name)
+            if isinstance(extractor, type) and extractor.__module__ == "sb3_scratch_ppo.extractors":
+                self.policy_kwargs = {**ours_kwargs, "features_extractor_class": getattr(sb3_layers, extractor.__name__)}
+            super().save(path, exclude, include)
+        finally:
+            self.policy_class, self.policy_kwargs = ours, ours_kwargs
+
     def set_parameters(self, load_path_or_dict, exact_match: bool = True, device="auto") -> None:
         """SB3's set_parameters; a file is read by model_file (tensors weights-only, clear errors)."""
         if not isinstance(load_path_or_dict, dict):

@@ -249,3 +249,29 @@ def test_image_and_dict_models_load_with_their_env(tmp_path, policy):
     ours = ScratchPPO.load(tmp_path / "m", env=env)
     obs = env.reset()
     np.testing.assert_array_equal(ours.predict(obs, deterministic=True)[0], ref.predict(obs, deterministic=True)[0])
+
+
+@pytest.mark.parametrize("policy", ["MlpPolicy", "CnnPolicy"])
+def test_scratch_ppo_files_load_in_sb3s_ppo(tmp_path, policy):
+    """Our zips name SB3's policy (and extractor) classes: SB3's PPO.load builds its own torch policy from our
+    weights and Adam state, predicts our actions and trains on."""
+    from stable_baselines3.common.envs import FakeImageEnv
+    from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy
+
+    from sb3_scratch_ppo.extractors import NatureCNN  # ours: the file names SB3's
+
+    if policy == "MlpPolicy":
+        env, kwargs = make_vec_env("CartPole-v1", n_envs=2, seed=0), {}
+    else:
+        env = make_vec_env(lambda: FakeImageEnv(screen_height=36, screen_width=36), n_envs=2, seed=0)
+        kwargs = {"policy_kwargs": {"features_extractor_class": NatureCNN, "features_extractor_kwargs": {"features_dim": 32}}}
+    ours = ScratchPPO(policy, env, **SMALL, **kwargs).learn(64)
+    ours.save(tmp_path / "ours")
+    ref = PPO.load(tmp_path / "ours", env=env)
+    assert type(ref.policy) is {"MlpPolicy": ActorCriticPolicy, "CnnPolicy": ActorCriticCnnPolicy}[policy]
+    obs = env.reset()
+    np.testing.assert_array_equal(ref.predict(obs, deterministic=True)[0], ours.predict(obs, deterministic=True)[0])
+    ref.learn(64)
+    assert type(ScratchPPO.load(tmp_path / "ours", env=env).policy).__module__ == "sb3_scratch_ppo.policy"
+    if policy == "CnnPolicy":
+        assert ours.policy_kwargs["features_extractor_class"] is NatureCNN  # save() left ours as it was
