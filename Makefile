@@ -23,9 +23,9 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	touch $@
 
 # The optional extras are installed too, so that what they enable is tested (Box2D's LunarLander, the Ray backend,
-# Atari games, MiniGrid).
+# Atari games, MiniGrid, rl-baselines3-zoo).
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
-	$(PIP) install -e ".[test,parity,cluster,atari,minigrid]"
+	$(PIP) install -e ".[test,parity,cluster,atari,minigrid,zoo]"
 	touch $@
 
 run: $(VENV)/.installed

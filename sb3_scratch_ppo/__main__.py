@@ -73,8 +73,14 @@ def parity(args: argparse.Namespace, argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("zoo-train", "zoo-enjoy"):  # every other argument is the zoo's
+        from sb3_scratch_ppo import zoo_cli
+
+        return (zoo_cli.zoo_train if argv[0] == "zoo-train" else zoo_cli.zoo_enjoy)(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m sb3_scratch_ppo")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("zoo-train", help="rl-baselines3-zoo's trainer with ScratchPPO (arguments: rl_zoo3.train's)")
+    sub.add_parser("zoo-enjoy", help="rl-baselines3-zoo's player with ScratchPPO (arguments: rl_zoo3.enjoy's)")
     job = sub.add_parser("run", help="train on ScratchCartPole-v0, evaluate, save (the main job)")
     job.add_argument("--env", default="ScratchCartPole-v0", help="an env id with an entry in zoo_configs/ppo.yml")
     job.add_argument("--seed", type=int, default=0)
