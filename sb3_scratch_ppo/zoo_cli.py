@@ -92,8 +92,30 @@ def zoo_train(argv: list[str]) -> None:
 
 
 def zoo_enjoy(argv: list[str]) -> None:
+    """The zoo's enjoy(). It loads the model without an env; ScratchPPO.load then rebuilds the spaces from the file,
+    which cannot be done exactly for images, Dicts and float64 bounds. So the env enjoy() has just made is handed to
+    load, which checks the file's spaces against it (as SB3's load does when given an env)."""
     register()
+    import rl_zoo3
+    import rl_zoo3.enjoy
     from rl_zoo3.enjoy import enjoy
+
+    from sb3_scratch_ppo import ScratchPPO
+
+    made = []
+    create_test_env = rl_zoo3.enjoy.create_test_env
+
+    def create_and_keep(*args, **kwargs):
+        made.append(create_test_env(*args, **kwargs))
+        return made[-1]
+
+    class EnjoyedScratchPPO(ScratchPPO):
+        @classmethod
+        def load(cls, path, env=None, **kwargs):
+            return ScratchPPO.load(path, env=env if env is not None or not made else made[-1], **kwargs)
+
+    rl_zoo3.enjoy.create_test_env = create_and_keep
+    rl_zoo3.ALGOS[ALGO] = EnjoyedScratchPPO
 
     sys.argv = ["rl_zoo3.enjoy", *_arguments(argv, "zoo-enjoy", config=False)]
     enjoy()

@@ -50,6 +50,16 @@ def test_zoo_train_writes_the_zoos_log_folder_and_zoo_enjoy_replays_it(tmp_path)
     assert "Mean reward" in out and "Episodes" in out
 
 
+def test_zoo_enjoy_replays_a_dict_observation_agent(tmp_path):
+    """A Dict space cannot be rebuilt from the model file alone: zoo-enjoy hands load() the env the zoo made."""
+    conf = str(ROOT / "zoo_configs" / "observations.yml")
+    zoo(tmp_path, "zoo-train", "--env", "SimpleMultiObs-v0", "--gym-packages", "scratch_envs", "--conf-file", conf,
+        "--n-timesteps", "512", "--seed", "0")
+    out = zoo(tmp_path, "zoo-enjoy", "--env", "SimpleMultiObs-v0", "--gym-packages", "scratch_envs", "-f", "logs/",
+              "--exp-id", "1", "--no-render", "-n", "200")
+    assert "Mean reward" in out
+
+
 def test_the_zoo_optimizes_scratch_ppo(tmp_path):
     out = zoo(tmp_path, "zoo-train", "--env", "CartPole-v1", "-optimize", "--n-trials", "2", "--n-timesteps", "2048",
               "--eval-episodes", "2", "--n-evaluations", "1", "--sampler", "random", "--pruner", "none", "--seed", "0")
