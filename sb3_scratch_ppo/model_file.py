@@ -85,18 +85,22 @@ def read(path: str | Path | io.BufferedIOBase) -> ModelFile:
             path = path.with_name(path.name + ".zip")  # SB3 adds the suffix too
             name = str(path)
         if not path.exists():
-            raise FileNotFoundError(f"model file {name!r} not found (nor {name}.zip)")
+            raise FileNotFoundError(f"model file {name!r} not found" + (f" (nor {name}.zip)" if path.suffix != ".zip" else ""))
         if path.is_dir():
             raise ModelFileError(f"{name}: is a directory, not a model file")
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = set(archive.namelist())
-            if "data" not in members and any(m.endswith("/data.pkl") for m in members):
-                # zipfile looks for the index from the end; a cut file's last intact index is a weights file's own
-                raise ModelFileError(f"{name}: truncated or corrupt: the end of the model file is missing")
-            if "data" not in members:
-                raise ModelFileError(f"{name}: a zip without 'data': not a model saved by SB3 or ScratchPPO "
-                                     f"(it holds {sorted(members)[:6]})")
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e:
+        raise ModelFileError(f"{name}: not a model file: not a zip archive, or truncated ({e})") from e
+    with archive:
+        members = set(archive.namelist())
+        if "data" not in members and any(m.endswith("/data.pkl") for m in members):
+            # zipfile looks for the index from the end; a cut file's last intact index is a weights file's own
+            raise ModelFileError(f"{name}: truncated or corrupt: the end of the model file is missing")
+        if "data" not in members:
+            raise ModelFileError(f"{name}: a zip without 'data': not a model saved by SB3 or ScratchPPO "
+                                 f"(it holds {sorted(members)[:6]})")
+        try:
             text = archive.read("data").decode("utf-8")
             params = {}
             for member in WEIGHT_FILES:
@@ -104,12 +108,10 @@ def read(path: str | Path | io.BufferedIOBase) -> ModelFile:
                     blob = io.BytesIO(archive.read(member))
                     params[member[: -len(".pth")]] = torch.load(blob, map_location="cpu", weights_only=True)
             info = archive.read("system_info.txt").decode("utf-8", "replace") if "system_info.txt" in members else ""
-    except zipfile.BadZipFile as e:
-        raise ModelFileError(f"{name}: not a model file: not a valid zip archive, or truncated or corrupt ({e})") from e
-    except pickle.UnpicklingError as e:  # torch's weights-only reader met something other than tensors
-        raise ModelFileError(f"{name}: a weights file holds something other than tensors; refused ({e})") from e
-    except (EOFError, OSError, RuntimeError, UnicodeDecodeError, zlib.error) as e:
-        raise ModelFileError(f"{name}: corrupt model file: {type(e).__name__}: {e}") from e
+        except pickle.UnpicklingError as e:  # torch's weights-only reader met something other than tensors
+            raise ModelFileError(f"{name}: a weights file holds something other than tensors; refused ({e})") from e
+        except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, UnicodeDecodeError, zlib.error) as e:
+            raise ModelFileError(f"{name}: corrupt model file: {e}") from e
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

@@ -182,7 +182,7 @@ def test_bad_files_get_clear_errors(sb3_zip, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"model file '.*nowhere' not found \(nor .*nowhere\.zip\)"):
         ScratchPPO.load(tmp_path / "nowhere")
     (tmp_path / "junk.zip").write_bytes(os.urandom(300))
-    with pytest.raises(model_file.ModelFileError, match=r"junk\.zip: not a model file: not a valid zip archive"):
+    with pytest.raises(model_file.ModelFileError, match=r"junk\.zip: not a model file: not a zip archive"):
         ScratchPPO.load(tmp_path / "junk.zip")
     blob = sb3_zip.read_bytes()
     (tmp_path / "truncated.zip").write_bytes(blob[: len(blob) // 2])
@@ -194,7 +194,7 @@ def test_bad_files_get_clear_errors(sb3_zip, tmp_path):
     corrupt = bytearray(blob)
     corrupt[start: start + 8] = bytes(8)  # zeroes inside policy.pth's compressed bytes: its CRC fails
     (tmp_path / "corrupt.zip").write_bytes(bytes(corrupt))
-    with pytest.raises(model_file.ModelFileError, match=r"corrupt\.zip: .*corrupt"):
+    with pytest.raises(model_file.ModelFileError, match=r"corrupt\.zip: corrupt model file: Bad CRC-32 .*policy\.pth"):
         ScratchPPO.load(tmp_path / "corrupt.zip")
     with zipfile.ZipFile(tmp_path / "nodata.zip", "w") as z:
         z.writestr("notes.txt", "hello")
