@@ -113,16 +113,15 @@ def save_checkpoint(model, path: str | Path) -> Path:
     arrays: dict[str, np.ndarray] = {}
     tree = _split(state_of(model), arrays)
     buffer = io.BytesIO()
-    model.save(buffer)
+    model.save(buffer)  # the model zip, then our two members appended to it
     npz = io.BytesIO()
     np.savez(npz, **arrays)
+    with zipfile.ZipFile(buffer, "a") as z:
+        z.writestr("checkpoint.json", json.dumps(tree))
+        z.writestr("checkpoint.npz", npz.getvalue())
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
-        with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as src, zipfile.ZipFile(f, "w") as out:
-            for item in src.infolist():
-                out.writestr(item, src.read(item.filename))
-            out.writestr("checkpoint.json", json.dumps(tree))
-            out.writestr("checkpoint.npz", npz.getvalue())
+        f.write(buffer.getvalue())
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
