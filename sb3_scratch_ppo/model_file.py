@@ -332,16 +332,18 @@ def _ints(text: Any) -> np.ndarray:
 def _exact(item: str, dtype: np.dtype) -> bool:
     """Whether one element of an array printed by NumPy (default options) fixes its value. NumPy rounds to 8 digits
     after the point (of the mantissa, in scientific notation) and then trims trailing zeros, so "0.1" may have been
-    0.1000000001: the text fixes the value only where those 8-digit steps are finer than the dtype's spacing, so that
-    one value lies within half a step of it. Always for float32 in scientific notation; in positional notation for
-    float32 from about 0.125 up (CartPole's 0.41887903, not 0.0009); for float64 almost never; zeros and infinities
-    always (NumPy prints nonzero magnitudes below 1e-4 in scientific notation)."""
+    0.1000000001: the value lies within half an 8-digit step of the text, and the text fixes it when exactly one
+    value of the dtype lies there. For float32 that is almost always so (CartPole's 0.41887903, MountainCar's -0.07);
+    for float64 almost never. Zeros and infinities are exact (NumPy prints nonzero magnitudes below 1e-4 in
+    scientific notation)."""
     if not np.issubdtype(dtype, np.floating) or item.lstrip("+-") in ("inf", "nan") or float(item) == 0:
         return True
     exponent = re.search(r"e([-+]?\d+)$", item)
-    step = 10.0 ** (int(exponent[1]) - 8) if exponent else 1e-8
-    x = np.array(abs(float(item)), dtype=dtype)
-    return step < min(np.spacing(x), np.spacing(np.nextafter(x, np.array(0, dtype=dtype))))
+    half_step = 0.5 * (10.0 ** (int(exponent[1]) - 8) if exponent else 1e-8)
+    text = float(item)
+    nearest = np.array(text, dtype=dtype)
+    neighbours = (np.nextafter(nearest, np.array(np.inf, dtype=dtype)), np.nextafter(nearest, np.array(-np.inf, dtype=dtype)))
+    return all(abs(float(n) - text) > half_step for n in neighbours)
 
 
 def _floats(text: Any, shape: tuple[int, ...], dtype: np.dtype, exact: bool) -> np.ndarray:

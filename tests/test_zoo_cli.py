@@ -60,6 +60,18 @@ def test_zoo_enjoy_replays_a_dict_observation_agent(tmp_path):
     assert "Mean reward" in out
 
 
+def test_the_zoo_saves_vecnormalize_statistics_for_normalized_entries(tmp_path):
+    """MountainCarContinuous-v0's entry normalizes (and uses gSDE): the zoo wraps ScratchPPO's env in VecNormalize and
+    saves its statistics beside the model, as for SB3's PPO; zoo-enjoy replays with them."""
+    zoo(tmp_path, "zoo-train", "--env", "MountainCarContinuous-v0", "--n-timesteps", "1000", "--seed", "0")
+    run = tmp_path / "logs/scratch_ppo/MountainCarContinuous-v0_1"
+    assert (run / "MountainCarContinuous-v0" / "vecnormalize.pkl").exists()
+    assert ScratchPPO.load(run / "MountainCarContinuous-v0.zip").use_sde
+    out = zoo(tmp_path, "zoo-enjoy", "--env", "MountainCarContinuous-v0", "-f", "logs/", "--exp-id", "1", "--no-render",
+              "-n", "1000")
+    assert "Mean reward" in out
+
+
 def test_the_zoo_optimizes_scratch_ppo(tmp_path):
     out = zoo(tmp_path, "zoo-train", "--env", "CartPole-v1", "-optimize", "--n-trials", "2", "--n-timesteps", "2048",
               "--eval-episodes", "2", "--n-evaluations", "1", "--sampler", "random", "--pruner", "none", "--seed", "0")
