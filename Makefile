@@ -44,6 +44,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_cartpole_env.py
 	$(PY) benchmarks/bench_ppo.py
 	$(PY) benchmarks/bench_cnn.py
+	$(PY) benchmarks/bench_configs.py
 
 # Every zoo config, SB3 against ScratchPPO with the negative control; hours on 2 cores. Then the learning tasks of
 # CnnPolicy and MultiInputPolicy (zoo_configs/observations.yml).

@@ -55,20 +55,20 @@ def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip
 
     advantages = data.advantages
     if normalize_advantage and n > 1:
-        advantages = (advantages - mean(advantages)) / (std(advantages) + 1e-8)
+        advantages = normalize(advantages)
 
     # Clipped surrogate (eq. 7).
     log_ratio = log_prob - data.old_log_prob
     ratio = np.exp(log_ratio)
     policy_loss_1 = advantages * ratio
-    policy_loss_2 = advantages * np.clip(ratio, 1 - clip_range, 1 + clip_range)
+    policy_loss_2 = advantages * ratio.clip(1 - clip_range, 1 + clip_range)  # the method: half np.clip's cost
     policy_loss = -mean(np.minimum(policy_loss_1, policy_loss_2))
 
     # Value loss, optionally clipped around the rollout's values.
     if clip_range_vf is None:
         values_pred = values
     else:
-        values_pred = data.old_values + np.clip(values - data.old_values, -clip_range_vf, clip_range_vf)
+        values_pred = data.old_values + (values - data.old_values).clip(-clip_range_vf, clip_range_vf)
     value_error = values_pred - data.returns
     value_loss = mean_square(value_error)
 
@@ -86,13 +86,14 @@ def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip
         g_entropy = np.full(n, -ent_coef / n, dtype=values.dtype) if ent_coef else None  # None: no entropy term
         policy.backprop(cache, g_values, g_log_prob, g_entropy)
 
+    ratio_minus_1 = ratio - 1
     return LossTerms(
         policy_loss=float(policy_loss),
         value_loss=float(value_loss),
         entropy_loss=float(entropy_loss),
         loss=float(loss),
-        approx_kl=float(mean((ratio - 1) - log_ratio)),
-        clip_fraction=np.count_nonzero(np.abs(ratio - 1) > clip_range) / n,
+        approx_kl=float(mean(ratio_minus_1 - log_ratio)),
+        clip_fraction=np.count_nonzero(np.abs(ratio_minus_1) > clip_range) / n,
         backprop=backprop,
     )
 
@@ -104,10 +105,10 @@ def mean(x: np.ndarray) -> np.floating:
     return np.add.reduce(x) / len(x)
 
 
-def std(x: np.ndarray) -> np.floating:
-    """The unbiased standard deviation (N - 1), as torch's .std()."""
+def normalize(x: np.ndarray) -> np.ndarray:
+    """(x - mean) / (std + 1e-8), with the unbiased standard deviation (N - 1), as torch's .std()."""
     centered = x - mean(x)
-    return np.sqrt(np.dot(centered, centered) / (len(x) - 1))
+    return centered / (np.sqrt(np.dot(centered, centered) / (len(x) - 1)) + 1e-8)
 
 
 def mean_square(x: np.ndarray) -> np.floating:

@@ -95,7 +95,8 @@ class RolloutStorage:
 
     def observation_row(self, t: int) -> np.ndarray | dict[str, np.ndarray]:
         """Where step t's observations go (the policy preprocesses into it)."""
-        return tree_map(lambda a: a[t], self.observations)
+        obs = self.observations
+        return {key: a[t] for key, a in obs.items()} if isinstance(obs, dict) else obs[t]
 
     def flatten(self) -> None:
         """(T, N, ...) -> (N * T, ...), env-major, as SB3's swap_and_flatten; the storage's names to Minibatch's."""
@@ -110,10 +111,14 @@ class RolloutStorage:
         """One epoch: a permutation from NumPy's global RNG (as SB3), then consecutive slices of it.
 
         The rollout is gathered in permuted order once per epoch (``take``: faster than fancy indexing);
-        minibatches are views of it."""
+        minibatches are views of it, or the whole of it when one minibatch holds the rollout."""
         assert self.flat is not None, "compute_returns_and_advantage() first"
-        indices = np.random.permutation(self.n_envs * self.n_steps)
-        shuffled = self.flat._make(tree_map(lambda a: a.take(indices, axis=0), field) for field in self.flat)
-        for start in range(0, len(indices), batch_size):
-            rows = operator.itemgetter(slice(start, start + batch_size))
-            yield shuffled._make(tree_map(rows, field) for field in shuffled)
+        size = self.n_envs * self.n_steps
+        indices = np.random.permutation(size)
+        observations, *fields = (tree_map(lambda a: a.take(indices, axis=0), field) for field in self.flat)
+        if batch_size >= size:
+            yield Minibatch(observations, *fields)
+            return
+        for start in range(0, size, batch_size):
+            rows = slice(start, start + batch_size)
+            yield Minibatch(tree_map(operator.itemgetter(rows), observations), *[a[rows] for a in fields])

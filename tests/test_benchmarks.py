@@ -45,3 +45,17 @@ def test_bench_cnn_runs_and_reports(tmp_path):
                     "--out", str(out)], check=True, capture_output=True, timeout=600)
     report = out.read_text()
     assert "| ours |" in report and "| torch, 1 thread |" in report and "batch 2 x 4 x 84 x 84" in report
+
+
+def test_bench_configs_runs_and_reports(tmp_path):
+    """One row per entry asked for, both learners' speeds and env shares (a discrete and a VecNormalize'd Box entry)."""
+    out = tmp_path / "configs.md"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_configs.py"), "--repeats", "1", "--timesteps",
+                    "256", "--env", "CartPole-v1", "MountainCarContinuous-v0", "--out", str(out)],
+                   check=True, capture_output=True, timeout=600)
+    rows = [line.split("|")[1:-1] for line in out.read_text().splitlines() if line.startswith("| ") and "x |" in line]
+    assert [r[0].strip() for r in rows] == ["CartPole-v1", "MountainCarContinuous-v0"]
+    for r in rows:
+        sb3, ours = (float(r[i].replace(",", "")) for i in (4, 5))
+        assert sb3 > 0 and ours > 0 and abs(float(r[6].strip()[:-1]) - ours / sb3) < 0.06  # from unrounded medians
+        assert all(0 <= int(r[i].strip().rstrip("%")) <= 100 for i in (7, 8))
