@@ -6,6 +6,8 @@ Discrete -> one-hot, MultiDiscrete -> concatenated one-hots, MultiBinary -> floa
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from gymnasium import spaces
 
@@ -51,7 +53,7 @@ def preprocess(obs: np.ndarray, space: spaces.Space, normalize_images: bool = Tr
         else:
             out[:] = flat
         # One reduction in the common case; the sum is inf only for NaN/inf (or values near float32's max).
-        if not np.isfinite(np.add.reduce(out, axis=None)) and not np.isfinite(out).all():
+        if not math.isfinite(np.add.reduce(out, axis=None)) and not np.isfinite(out).all():
             bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
             raise ValueError(
                 f"observations at batch indices {bad.tolist()} contain NaN or inf: {obs[bad[:3]].tolist()}. "
