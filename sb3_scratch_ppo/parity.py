@@ -245,9 +245,11 @@ class EnvReport:
 
     @property
     def verdict(self) -> str:
-        """equivalent, different (a metric's interval lies outside the margin), or inconclusive."""
+        """equivalent, different (a metric's interval lies outside the margin), or inconclusive. Equivalent needs the
+        negative control rejected: where the control also passes (e.g. no learner ever solves the task), the test
+        cannot tell learners apart, and the verdict is inconclusive however many seeds run."""
         if self.equivalent:
-            return "equivalent"
+            return "inconclusive" if self.has_power is False else "equivalent"
         return "different" if any(c.verdict == "different" for c in self.comparisons) else "inconclusive"
 
     @property
@@ -396,7 +398,8 @@ def summary_table(reports: list[EnvReport]) -> list[str]:
         control = {True: "rejected", False: "NOT rejected", None: "not run"}[r.has_power]
         verdict = f"**{r.verdict}**"
         if r.verdict == "inconclusive":
-            verdict += f" (needs ~{max(r.seeds_needed.values()):,} seeds)"
+            verdict += (" (the control passes too: no power)" if r.equivalent
+                        else f" (needs ~{max(r.seeds_needed.values()):,} seeds)")
         lines.append(f"| {r.env_id} | {auc.n_ref} / {auc.n_ours} | {auc.mean_ref:.1f} / {auc.mean_ours:.1f} | {_ci(auc)} "
                      f"| {final.mean_ref:.1f} / {final.mean_ours:.1f} | {_ci(final)} | {solved} | {control} "
                      f"| {verdict} | {r.speedup:.1f}x |")
@@ -425,7 +428,7 @@ def write_report(runs: list[Run], env_ids: list[str], out: Path, rel_margin: flo
                              f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}] | {c.margin:.1f} | {c.welch_p:.3f} | "
                              f"{c.iqm_ref:.1f} [{c.iqm_ref_ci[0]:.1f}, {c.iqm_ref_ci[1]:.1f}] | "
                              f"{c.iqm_ours:.1f} [{c.iqm_ours_ci[0]:.1f}, {c.iqm_ours_ci[1]:.1f}] | {c.verdict} |")
-        verdict = "**equivalent**" if report.equivalent else "**not shown equivalent**"
+        verdict = f"**{report.verdict}**"
         power = {True: "yes", False: "NO (the test lacks power)", None: "no control run"}[report.has_power]
         lines += ["", f"Verdict: {verdict}; negative control rejected: {power}. "
                   f"Seeds run: {report.comparisons[0].n_ours}; seeds needed from the measured spread: "

@@ -66,3 +66,18 @@ def test_success_rate_and_speed_in_the_analysis():
     pendulum = [parity.Run(**{**r.__dict__, "env_id": "Pendulum-v1"}) for r in _runs("sb3", solves_half, 1.0)
                 + _runs("scratch", solves_half, 1.0)]
     assert parity.analyse(pendulum, "Pendulum-v1").success is None  # no reward threshold: no such row
+
+
+def test_equivalence_without_power_is_inconclusive():
+    """When the negative control passes too (here nobody ever leaves -200, as on MountainCar-v0 when nothing
+    learns), equal means say nothing: the verdict is inconclusive, and the summary says why."""
+    from sb3_scratch_ppo import parity
+
+    stuck = [-200.0] * 10
+    runs = _runs("sb3", stuck, 1000.0) + _runs("scratch", stuck, 1000.0) + _runs("control", stuck, 1000.0)
+    report = parity.analyse(runs, "MountainCarContinuous-v0")
+    assert report.equivalent and report.has_power is False and report.verdict == "inconclusive"
+    assert "**inconclusive** (the control passes too: no power)" in parity.summary_table([report])[-1]
+    learns = [-120.0 + i for i in range(10)]
+    runs = _runs("sb3", learns, 1000.0) + _runs("scratch", learns[::-1], 1000.0) + _runs("control", stuck, 1000.0)
+    assert parity.analyse(runs, "MountainCarContinuous-v0").verdict == "equivalent"
