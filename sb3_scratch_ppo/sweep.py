@@ -96,8 +96,11 @@ def run_all(tasks: list[tuple[str, str, int]], results_path: Path, workers: int 
     runs = load_results(results_path)
     done = {r.key for r in runs}
     steps = {env_id: n_timesteps or zoo.load(env_id, config_path).n_timesteps for env_id, _, _ in tasks}
+    # Env by env, in the order asked, so that each env's verdict lands as early as it can; within an env SB3 first
+    # (the slow learner), so the workers stay busy at the end with the short runs.
+    env_order = {env_id: i for i, env_id in enumerate(dict.fromkeys(env_id for env_id, _, _ in tasks))}
     todo = sorted({t for t in tasks if (*t, steps[t[0]]) not in done},
-                  key=lambda t: (t[1] != "sb3", t[0], t[2]))  # slow learners first: the workers stay busy to the end
+                  key=lambda t: (env_order[t[0]], t[1] != "sb3", t[2], t[1]))
     if not todo:
         return runs
     backend = backend or default_backend()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sb3_scratch_ppo import parity
+from sb3_scratch_ppo import parity, sweep
 
 SEEDS = 3
 N_TASKS = 2 * SEEDS  # sb3 and scratch
@@ -151,3 +151,23 @@ def test_ray_backend_killed_and_resumed_gives_the_local_pools_rows(tmp_path, ref
     out = run_sweep(own, {"RAY_ADDRESS": None}, "--backend", "ray")
     assert f"{N_TASKS} runs to do on the ray backend" in out
     assert outcomes(own) == outcomes(reference)
+
+
+def test_tasks_run_env_by_env_sb3_first(tmp_path, monkeypatch):
+    """Each env's runs come together (its verdict is not held up by another env's long runs), in the order the envs
+    were asked for, SB3's runs first within each; runs already in the results file are not given to the backend."""
+    seen = []
+
+    def backend(tasks, workers, *args):
+        seen.extend(tasks)
+        return iter(())
+
+    monkeypatch.setitem(sweep.BACKENDS, "recording", backend)
+    results = tmp_path / "results.json"
+    parity.merge_results(results, [parity.Run("Pendulum-v1", "sb3", 0, 100, [100], [1.0], 1.0, [1.0], 1.0)])
+    sweep.run_all(sweep.plan(["Pendulum-v1", "Acrobot-v1"], 2), results, n_timesteps=100, progress=False,
+                  backend="recording")
+    assert seen == [("Pendulum-v1", "sb3", 1), ("Pendulum-v1", "control", 0), ("Pendulum-v1", "scratch", 0),
+                    ("Pendulum-v1", "control", 1), ("Pendulum-v1", "scratch", 1),
+                    ("Acrobot-v1", "sb3", 0), ("Acrobot-v1", "sb3", 1), ("Acrobot-v1", "control", 0),
+                    ("Acrobot-v1", "scratch", 0), ("Acrobot-v1", "control", 1), ("Acrobot-v1", "scratch", 1)]
