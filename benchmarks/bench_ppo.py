@@ -297,7 +297,8 @@ def main() -> None:
 
     lines += ["## The floor", "",
               "The pieces alone, for the same shapes and as many calls as a training run makes: the env step, "
-              "the rollout forward (batch n_envs), the training forward+backward (batch batch_size); the overhead "
+              "the rollout forward (batch n_envs), the training forward+backward (batch batch_size), each the median "
+              f"of {args.repeats} measurements; the overhead "
               "is ScratchPPO's median wall time above their sum (PPO loss, Adam, clipping, GAE, minibatches, "
               "rollout storage, SB3's callbacks and logger).", "",
               "| config | env | env steps (s) | rollout forward (s) | train fwd+bwd (s) | floor (s) | ScratchPPO (s) "
@@ -305,7 +306,10 @@ def main() -> None:
               "|---|---|---:|---:|---:|---:|---:|---:|"]
     for config in CONFIGS.values():
         for env_kind, runner in (("dummy", "ScratchPPO"), ("fast", "ScratchPPO, fast path")):
-            f = floor(config, args.timesteps, env_kind)
+            # Each piece's median over as many measurements as there were runs: one measurement alone varies by
+            # 10-15% between sessions on this machine, as much as the overhead it is compared with.
+            samples = [floor(config, args.timesteps, env_kind) for _ in range(args.repeats)]
+            f = {piece: statistics.median(s[piece] for s in samples) for piece in ("env", "forward", "fwd_bwd")}
             total = f["env"] + f["forward"] + f["fwd_bwd"]
             wall = statistics.median(r["wall"] for r in results[(config, runner)])
             lines.append(f"| {config} | {'DummyVecEnv' if env_kind == 'dummy' else 'fast path'} | {f['env']:.2f} | "

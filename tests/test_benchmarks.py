@@ -59,3 +59,12 @@ def test_bench_configs_runs_and_reports(tmp_path):
         sb3, ours = (float(r[i].replace(",", "")) for i in (4, 5))
         assert sb3 > 0 and ours > 0 and abs(float(r[6].strip()[:-1]) - ours / sb3) < 0.06  # from unrounded medians
         assert all(0 <= int(r[i].strip().rstrip("%")) <= 100 for i in (7, 8))
+
+
+def test_profile_loop_reports_every_piece():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_loop.py"), "--config", "defaults",
+                          "--reps", "2"], check=True, capture_output=True, text=True, timeout=600).stdout
+    for piece in ("shuffle and gather", "PPO loss arithmetic", "Adam.step", "check_env_data", "storage.add",
+                  "SB3 callback hooks", "floor (forward+backward", "real step"):
+        line = next(line for line in out.splitlines() if piece in line)
+        assert float(line.split()[-2]) > 0, line
