@@ -95,8 +95,7 @@ class RolloutStorage:
 
     def observation_row(self, t: int) -> np.ndarray | dict[str, np.ndarray]:
         """Where step t's observations go (the policy preprocesses into it)."""
-        obs = self.observations
-        return {key: a[t] for key, a in obs.items()} if isinstance(obs, dict) else obs[t]
+        return tree_map(lambda a: a[t], self.observations)
 
     def flatten(self) -> None:
         """(T, N, ...) -> (N * T, ...), env-major, as SB3's swap_and_flatten; the storage's names to Minibatch's."""
