@@ -13,6 +13,7 @@ minibatch, the loss, backward, clipping, Adam): the difference is what the piece
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 import timeit
@@ -89,9 +90,12 @@ def main() -> None:
             for _ in range(20):
                 policy.backprop(policy.evaluate_actions(features, acts)[3], g, g, None)
 
+        # epoch after epoch of minibatches, as train() walks them (one shuffle per epoch, not per grad step)
+        minibatch_stream = itertools.chain.from_iterable(storage.minibatches(batch) for _ in itertools.count())
+
         def real():
             for _ in range(20):
-                terms = ppo_loss(policy, next(storage.minibatches(batch)), 0.2, None, 0.0, 0.5, True)
+                terms = ppo_loss(policy, next(minibatch_stream), 0.2, None, 0.0, 0.5, True)
                 terms.backprop()
                 clip_grad_norm_(policy.grads, 0.5)
                 policy.optimizer.step()

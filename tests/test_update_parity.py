@@ -189,13 +189,27 @@ class Snapshots(BaseCallback):
         }
 
 
-@pytest.mark.parametrize("env_id, max_steps", [("CartPole-v1", 60), ("Pendulum-v1", 30)])
-def test_three_learn_iterations_match_sb3_after_each_one(env_id, max_steps):
+CHAINED = dict(n_steps=64, batch_size=64, n_epochs=3, learning_rate=lambda p: 3e-3 * p, clip_range=lambda p: 0.1 + 0.2 * p,
+               clip_range_vf=0.5, ent_coef=0.01, gamma=0.97, gae_lambda=0.9)
+
+
+def zoo_values(env_id, **overrides):
+    from sb3_scratch_ppo import zoo
+
+    return {**zoo.load(env_id).kwargs, **overrides}
+
+
+@pytest.mark.parametrize("env_id, max_steps, kwargs", [
+    ("CartPole-v1", 60, CHAINED),
+    ("Pendulum-v1", 30, CHAINED),
+    # The zoo's LunarLander-v3 values (gamma 0.999, gae_lambda 0.98, ent_coef 0.01, batch 64, 4 epochs) on a shorter
+    # rollout: the one shared config whose learning-curve verdict is still open (docs/parity/report.md).
+    ("LunarLander-v3", 100, zoo_values("LunarLander-v3", n_steps=64)),
+])
+def test_three_learn_iterations_match_sb3_after_each_one(env_id, max_steps, kwargs):
     """llm.c-style chained check: three whole iterations of learn() from the same weights, Adam state, env state and
     minibatch order, both taking the mode of their distribution. After each rollout and each update the buffers,
     weights, Adam state, counters, schedules, episode starts and train/* logs agree: the wiring between iterations."""
-    kwargs = dict(n_steps=64, batch_size=64, n_epochs=3, learning_rate=lambda p: 3e-3 * p, clip_range=lambda p: 0.1 + 0.2 * p,
-                  clip_range_vf=0.5, ent_coef=0.01, gamma=0.97, gae_lambda=0.9)
     sb3, ours = make_pair(env_id, n_envs=4, max_episode_steps=max_steps, **kwargs)
     snapshots = {}
     for label, model in (("sb3", sb3), ("ours", ours)):
