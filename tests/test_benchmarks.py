@@ -16,6 +16,8 @@ def test_bench_ppo_runs_and_reports(tmp_path):
         assert report.count(f"| {runner} |") == 2, runner  # one row per config
     assert report.count("| zoo | (") == 4 and report.count("| defaults | (") == 4
     assert "## The floor" in report and report.count("%") >= 4
+    assert report.count("| 25%: ") == 1  # the fast path's target, in the floor table (zoo config only)
+    assert report.count("x-") == 8  # every ratio row gives the spread of its run pairs
 
 
 def test_bench_ppo_against_a_revision_imports_that_revision(tmp_path):
