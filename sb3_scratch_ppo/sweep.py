@@ -128,9 +128,12 @@ def sweep(env_ids: list[str], seeds: int | str, results: Path, learners=LEARNERS
     auto = seeds == "auto"
     runs = run_all(plan(env_ids, PILOT_SEEDS if auto else int(seeds), learners), results, **run_kwargs)
     if auto:
+        # The number of seeds is fixed by the pilot's seeds alone: re-estimated from every run so far, it would shrink
+        # or grow with the later seeds and a resumed sweep could stop as soon as they happened to agree.
+        pilot = [r for r in runs if r.seed < PILOT_SEEDS]
         more = []
         for env_id in env_ids:
-            needed = max(analyse(runs, env_id, rel_margin).seeds_needed.values())
+            needed = max(analyse(pilot, env_id, rel_margin).seeds_needed.values())
             n = min(max(needed, PILOT_SEEDS), max_seeds)
             print(f"{env_id}: the pilot's spread asks for {needed} seeds per learner; running {n}")
             more += plan([env_id], n, ("sb3", "scratch"))

@@ -171,3 +171,31 @@ def test_tasks_run_env_by_env_sb3_first(tmp_path, monkeypatch):
                     ("Pendulum-v1", "control", 1), ("Pendulum-v1", "scratch", 1),
                     ("Acrobot-v1", "sb3", 0), ("Acrobot-v1", "sb3", 1), ("Acrobot-v1", "control", 0),
                     ("Acrobot-v1", "scratch", 0), ("Acrobot-v1", "control", 1), ("Acrobot-v1", "scratch", 1)]
+
+
+def test_auto_seeds_are_fixed_by_the_pilot_alone(tmp_path, monkeypatch):
+    """--seeds auto asks for as many seeds as the spread of the first PILOT_SEEDS seeds asks for, however the later
+    seeds (already in the results file, e.g. from an earlier session) spread."""
+    seen = []
+
+    def backend(tasks, workers, *args):
+        seen.extend(tasks)
+        return iter(())
+
+    monkeypatch.setitem(sweep.BACKENDS, "recording", backend)
+
+    def run(learner, seed, value):
+        return parity.Run("Acrobot-v1", learner, seed, 100, [100], [value], value, [value], 1.0)
+
+    # Pilot: 100 +- 12 (standard deviation 12.6, margin 10: about 35 seeds); later seeds: exactly 100.
+    pilot = [run(learner, seed, 100 + 12 * (-1) ** seed) for learner in ("sb3", "scratch", "control")
+             for seed in range(parity.PILOT_SEEDS)]
+    later = [run(learner, seed, 100.0) for learner in ("sb3", "scratch") for seed in range(parity.PILOT_SEEDS, 30)]
+    results = tmp_path / "results.json"
+    parity.merge_results(results, pilot + later)
+    from_pilot = max(parity.analyse(pilot, "Acrobot-v1").seeds_needed.values())
+    from_all = max(parity.analyse(pilot + later, "Acrobot-v1").seeds_needed.values())
+    assert 30 < from_pilot <= 40 and from_all < 30  # the later seeds alone would say: enough already
+    sweep.sweep(["Acrobot-v1"], "auto", results, n_timesteps=100, progress=False, backend="recording")
+    assert sorted(seen) == sorted((env, learner, seed) for env in ["Acrobot-v1"] for learner in ("sb3", "scratch")
+                                  for seed in range(30, from_pilot))
