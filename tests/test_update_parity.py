@@ -15,6 +15,7 @@ from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.preprocessing import is_image_space
 
 from sb3_scratch_ppo import ScratchPPO
 from sb3_scratch_ppo.rollout import RolloutStorage, tree_map
@@ -353,18 +354,53 @@ def as_our_storage(ours, observations):
     return tree_map(lambda a: a.reshape(T, N, *a.shape[1:]), ours.policy.preprocess(flat))
 
 
+def sb3_in_float64(sb3):
+    """SB3's PPO computing its update in float64: policy and Adam state cast, the rollout's floats cast, and each
+    features extractor's input cast (SB3's preprocess_obs makes it float32 with ``obs.float()``)."""
+    sb3.policy.double()  # the same Parameter objects, so the optimizer still holds them
+    for state in sb3.policy.optimizer.state.values():
+        state["exp_avg"], state["exp_avg_sq"] = state["exp_avg"].double(), state["exp_avg_sq"].double()
+
+    def to_float64(x, space):
+        # An image reaches the extractor as float32(k / 255): recover the integer k (exact: float32's error times 255
+        # is ~1e-5) and divide in float64, as our float64 policy does.
+        return torch.round(x.double() * 255) / 255 if is_image_space(space) else x.double()
+
+    def cast(_module, args):
+        (obs,) = args
+        space = sb3.policy.observation_space
+        if isinstance(obs, dict):
+            return ({key: to_float64(value, space[key]) for key, value in obs.items()},)
+        return (to_float64(obs, space),)
+
+    extractors = {id(m): m for m in (sb3.policy.features_extractor, sb3.policy.pi_features_extractor,
+                                     sb3.policy.vf_features_extractor)}
+    for module in extractors.values():
+        module.register_forward_pre_hook(cast)
+    buf = sb3.rollout_buffer
+    for name in ("actions", "rewards", "episode_starts", "values", "log_probs", "advantages", "returns"):
+        setattr(buf, name, getattr(buf, name).astype(np.float64))
+
+
 @pytest.mark.parametrize("policy", list(IMAGE_POLICIES))
 @pytest.mark.parametrize("share", [True, False], ids=["shared", "separate vf extractor"])
 def test_image_and_dict_rollout_and_update_match_sb3(policy, share):
     """One rollout (both taking their distribution's mode) gives SB3's buffer, images stored raw as uint8; one update
     from SB3's rollout gives SB3's weights, Adam state and logs.
 
-    Tolerances as the MlpPolicy tests (rtol 1e-4, atol 1e-6). Convolutions in float32 sum in another order than
-    torch's oneDNN kernels (features ~1e-6 relative, first-conv weight gradients up to ~1e-4), and where a gradient
-    sits within rounding of zero Adam could step that weight by ~lr the other way; with these seeds no weight
-    differs by more than 3e-8 after the update (one float32 ulp at 0.5), so the tolerance is not widened for it."""
+    The rollout runs in float32 on both sides, as users run it: values and log-probs within rtol 1e-4 (a float32
+    convolution of a few hundred terms, summed in another order than torch's kernels, is off by ~1e-6 relative).
+    The update runs in float64 on both sides (SB3 cast as ``sb3_in_float64`` says, ours built with float64
+    weights). In float32 it cannot be compared weight by weight on every CPU: a conv weight's gradient sums
+    batch x positions products (16 x 400 for the first layer) that nearly cancel, so the summation order of the BLAS
+    or oneDNN kernel the CPU picks moves it by up to ~1e-4 relative, and Adam divides that by sqrt(v_hat) + eps
+    (eps 1e-5): measured 3.5e-7 off in exp_avg and 1.5e-5 in a weight on machines whose kernels sum in another
+    order. In float64 the same sums are exact to ~1e-16 relative; even amplified by Adam's 1 / eps (1e5) over the
+    six steps of the update, a weight moves by under 1e-12, so float64's rtol 1e-6 (as the gradient tests) and an
+    atol of 1e-9 hold on any CPU and still catch an error in any one term."""
     lr, n_steps, batch_size, n_epochs = 3e-4, 24, 16, 2
-    sb3, ours = image_pair(policy, share, n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs, learning_rate=lr)
+    kwargs = dict(n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs, learning_rate=lr)
+    sb3, ours = image_pair(policy, share, **kwargs)
     assert type(sb3.env).__name__ == type(ours.env).__name__ == "VecTransposeImage"
     for model in (sb3, ours):
         deterministic(model)
@@ -382,9 +418,16 @@ def test_image_and_dict_rollout_and_update_match_sb3(policy, share):
     for name in ("rewards", "values", "log_probs", "advantages", "returns"):
         np.testing.assert_allclose(getattr(st, name), getattr(buf, name), rtol=1e-4, atol=1e-5, err_msg=name)
 
-    # One update from SB3's own rollout (its stochastic actions), the same minibatch order.
+    # One update from SB3's rollout, in float64 on both sides, the same minibatch order.
+    env = make_vec_env(ImageEnv, n_envs=2, seed=0, env_kwargs=IMAGE_POLICIES[policy])
+    ours = ScratchPPO(policy, env, seed=0, policy_kwargs=dict(share_features_extractor=share, dtype=np.float64), **kwargs)
+    ours.set_parameters(sb3.get_parameters())  # SB3's weights and Adam state (a rollout changes neither)
+    sb3_in_float64(sb3)
+    st = ours.rollout_buffer
+    st.observations = as_our_storage(ours, buf.observations)  # images raw; vectors float64
     for name in ("actions", "rewards", "episode_starts", "values", "log_probs", "advantages", "returns"):
-        getattr(st, name)[:] = getattr(buf, name).reshape(getattr(st, name).shape)
+        setattr(st, name, getattr(buf, name).reshape(getattr(st, name).shape).astype(
+            st.actions.dtype if name == "actions" else np.float64))
     st.flatten()
     logs = {}
     for label, model in (("sb3", sb3), ("ours", ours)):
@@ -395,13 +438,16 @@ def test_image_and_dict_rollout_and_update_match_sb3(policy, share):
         logs[label] = dict(model.logger.name_to_value)
     assert logs["ours"].keys() == logs["sb3"].keys()
     for key, value in logs["sb3"].items():
-        np.testing.assert_allclose(logs["ours"][key], value, rtol=1e-3, atol=1e-5, err_msg=key)
-    ours_sd, sb3_sd = ours.policy.state_dict(), sb3.policy.state_dict()
-    assert list(ours_sd) == list(sb3_sd)
-    for key, value in sb3_sd.items():
-        np.testing.assert_allclose(ours_sd[key].numpy(), value.numpy(), rtol=RTOL, atol=ATOL, err_msg=key)
-    sb3_adam, ours_adam = sb3.policy.optimizer.state_dict(), ours.policy.optimizer.state_dict()
-    assert len(sb3_adam["state"]) == len(ours_adam["state"])
-    for i, state in sb3_adam["state"].items():
-        assert float(ours_adam["state"][i]["step"]) == float(state["step"])
-        np.testing.assert_allclose(ours_adam["state"][i]["exp_avg"].numpy(), state["exp_avg"].numpy(), rtol=1e-3, atol=1e-7)
+        np.testing.assert_allclose(logs["ours"][key], value, rtol=1e-6, atol=1e-9, err_msg=key)
+    sb3_sd = sb3.policy.state_dict()
+    assert list(ours.policy.state_views()) == list(sb3_sd) and sb3_sd["value_net.weight"].dtype == torch.float64
+    for key, view in ours.policy.state_views().items():
+        np.testing.assert_allclose(view, sb3_sd[key].numpy(), rtol=1e-6, atol=1e-9, err_msg=key)
+    sb3_state = [sb3.policy.optimizer.state[p] for p in sb3.policy.optimizer.param_groups[0]["params"]]
+    ours_adam = ours.policy.optimizer
+    assert len(sb3_state) == len(ours_adam.views)
+    for i, state in enumerate(sb3_state):
+        assert float(state["step"]) == ours_adam.steps
+        for name, ours_moment in (("exp_avg", ours_adam.exp_avg), ("exp_avg_sq", ours_adam.exp_avg_sq)):
+            np.testing.assert_allclose(ours_moment[ours_adam._slice(i)], state[name].numpy().ravel(), rtol=1e-6,
+                                       atol=1e-12, err_msg=f"{name} {i}")
