@@ -47,7 +47,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_configs.py
 
 # Every zoo config, SB3 against ScratchPPO with the negative control; hours on 2 cores. Then the learning tasks of
-# CnnPolicy and MultiInputPolicy (zoo_configs/observations.yml).
+# CnnPolicy and MultiInputPolicy (sb3_scratch_ppo/zoo/configs/observations.yml).
 # Results in docs/parity/results.json are reused, so an interrupted run continues where it stopped.
 # With RAY_ADDRESS set, the runs go to that Ray cluster (README, "Reward parity on a cluster").
 PARITY_SEEDS ?= auto
@@ -55,7 +55,7 @@ PARITY_DIR ?= docs/parity
 parity: $(VENV)/.installed-test
 	$(PY) -m sb3_scratch_ppo parity --env all --seeds $(PARITY_SEEDS) \
 		--results $(PARITY_DIR)/results.json --report $(PARITY_DIR)/report.md
-	$(PY) -m sb3_scratch_ppo parity --config zoo_configs/observations.yml --env all --seeds $(PARITY_SEEDS) \
+	$(PY) -m sb3_scratch_ppo parity --config sb3_scratch_ppo/zoo/configs/observations.yml --env all --seeds $(PARITY_SEEDS) \
 		--results $(PARITY_DIR)/observations.json --report $(PARITY_DIR)/observations.md
 
 clean:

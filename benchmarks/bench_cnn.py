@@ -24,8 +24,8 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import NatureCNN as SB3NatureCNN
 from threadpoolctl import threadpool_limits
 
-from sb3_scratch_ppo.extractors import NatureCNN
-from sb3_scratch_ppo.layers import FlatParameters
+from sb3_scratch_ppo.nn.extractors import NatureCNN
+from sb3_scratch_ppo.nn.layers import FlatParameters
 
 
 def ours_step(cnn: NatureCNN, obs: np.ndarray, g: np.ndarray) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from sb3_scratch_ppo import model_file
+from sb3_scratch_ppo.files import model_file
 
 FORMAT = 1
 

@@ -22,8 +22,8 @@ from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space, maybe_transpose
 from stable_baselines3.common.utils import is_vectorized_observation
 
-from sb3_scratch_ppo.distributions import make_distribution
-from sb3_scratch_ppo.extractors import (
+from sb3_scratch_ppo.nn.distributions import make_distribution
+from sb3_scratch_ppo.nn.extractors import (
     CombinedExtractor,
     FlattenExtractor,
     MlpExtractor,
@@ -31,8 +31,8 @@ from sb3_scratch_ppo.extractors import (
     extractor_class,
     make_features_extractor,
 )
-from sb3_scratch_ppo.gsde import StateDependentNoise
-from sb3_scratch_ppo.layers import FlatParameters, linear_shapes, make_activation, orthogonal, torch_default_init
+from sb3_scratch_ppo.nn.gsde import StateDependentNoise
+from sb3_scratch_ppo.nn.layers import FlatParameters, linear_shapes, make_activation, orthogonal, torch_default_init
 from sb3_scratch_ppo.optimizer import Adam, to_numpy
 
 # The fused rollout network (FusedActorCritic) is used while batch size x its weights stays below this many

@@ -30,8 +30,8 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import FloatSchedule
 from threadpoolctl import threadpool_limits
 
-from sb3_scratch_ppo import model_file
 from sb3_scratch_ppo.checks import check_env_data, check_hyperparameters, check_schedule_value
+from sb3_scratch_ppo.files import model_file
 from sb3_scratch_ppo.loss import explained_variance, ppo_loss
 from sb3_scratch_ppo.optimizer import clip_grad_norm_
 from sb3_scratch_ppo.policy import ActorCriticCnnPolicy, ActorCriticPolicy, MultiInputActorCriticPolicy
@@ -243,7 +243,7 @@ class ScratchPPO(OnPolicyAlgorithm):
         try:
             if name is not None:
                 self.policy_class = getattr(sb3_policies, name)
-            if isinstance(extractor, type) and extractor.__module__ == "sb3_scratch_ppo.extractors":
+            if isinstance(extractor, type) and extractor.__module__ == "sb3_scratch_ppo.nn.extractors":
                 self.policy_kwargs = {**ours_kwargs, "features_extractor_class": getattr(sb3_layers, extractor.__name__)}
             super().save(path, exclude, include)
         finally:

@@ -18,8 +18,9 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
-from sb3_scratch_ppo import ResumableCheckpointCallback, ScratchPPO, latest, load_checkpoint, model_file, zoo
+from sb3_scratch_ppo import ResumableCheckpointCallback, ScratchPPO, latest, load_checkpoint, zoo
 from sb3_scratch_ppo.checkpoint import checkpoints
+from sb3_scratch_ppo.files import model_file
 
 TOTAL = 30_000
 SCRIPT = textwrap.dedent("""

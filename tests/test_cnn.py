@@ -8,8 +8,8 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import NatureCNN as SB3NatureCNN
 
-from sb3_scratch_ppo.extractors import NatureCNN
-from sb3_scratch_ppo.layers import FlatParameters
+from sb3_scratch_ppo.nn.extractors import NatureCNN
+from sb3_scratch_ppo.nn.layers import FlatParameters
 
 
 def bound_to(ours, sb3_module, prefix="features_extractor"):
@@ -72,7 +72,7 @@ def test_combined_extractor_preprocessing_features_and_gradients_equal_sb3(sort_
     from stable_baselines3.common.preprocessing import preprocess_obs
     from stable_baselines3.common.torch_layers import CombinedExtractor as SB3CombinedExtractor
 
-    from sb3_scratch_ppo.extractors import CombinedExtractor
+    from sb3_scratch_ppo.nn.extractors import CombinedExtractor
 
     space = dict_space(sort_keys)
     space.seed(0)

@@ -7,8 +7,8 @@ from gymnasium import spaces
 from stable_baselines3.common import distributions as sb3_dist
 from torch import nn
 
-from sb3_scratch_ppo import distributions
 from sb3_scratch_ppo.loss import ppo_loss
+from sb3_scratch_ppo.nn import distributions
 from sb3_scratch_ppo.policy import ActorCriticPolicy, FusedActorCritic
 from sb3_scratch_ppo.rollout import Minibatch
 from tests.reference import sb3_evaluate, sb3_grads, sb3_policy_like

@@ -12,7 +12,7 @@ from stable_baselines3.common.distributions import StateDependentNoiseDistributi
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_scratch_ppo import ScratchPPO
-from sb3_scratch_ppo.gsde import StateDependentNoise
+from sb3_scratch_ppo.nn.gsde import StateDependentNoise
 
 RTOL, ATOL = 1e-9, 1e-12
 B, L, A = 7, 5, 3

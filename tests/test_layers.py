@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from sb3_scratch_ppo.layers import (
+from sb3_scratch_ppo.nn.layers import (
     MLP,
     FlatParameters,
     ReLU,

@@ -19,7 +19,8 @@ import torch
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.env_util import make_vec_env
 
-from sb3_scratch_ppo import ScratchPPO, model_file
+from sb3_scratch_ppo import ScratchPPO
+from sb3_scratch_ppo.files import model_file
 
 SMALL = dict(n_steps=32, batch_size=32, n_epochs=2, seed=0)
 
@@ -258,7 +259,7 @@ def test_scratch_ppo_files_load_in_sb3s_ppo(tmp_path, policy):
     from stable_baselines3.common.envs import FakeImageEnv
     from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy
 
-    from sb3_scratch_ppo.extractors import NatureCNN  # ours: the file names SB3's
+    from sb3_scratch_ppo.nn.extractors import NatureCNN  # ours: the file names SB3's
 
     if policy == "MlpPolicy":
         env, kwargs = make_vec_env("CartPole-v1", n_envs=2, seed=0), {}

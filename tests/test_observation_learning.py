@@ -1,4 +1,4 @@
-"""CnnPolicy and MultiInputPolicy learn their tasks as SB3's PPO does: live, same seed, the zoo_configs/observations.yml
+"""CnnPolicy and MultiInputPolicy learn their tasks as SB3's PPO does: live, same seed, configs/observations.yml
 values. One seed per learner here; `make parity` runs ten a side with the negative control (docs/parity/observations.md).
 
 MiniGrid-Empty-5x5-v0 through minigrid's RGBImgObsWrapper + ImgObsWrapper is a channel-last 40x40x3 image (CnnPolicy,
@@ -11,7 +11,7 @@ import pytest
 
 from sb3_scratch_ppo import parity, zoo
 
-OBSERVATIONS = zoo.DEFAULT_PATH.with_name("observations.yml")
+OBSERVATIONS = zoo.OBSERVATIONS_PATH
 
 
 @pytest.mark.parametrize("learner", ["sb3", "scratch"])

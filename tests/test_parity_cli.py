@@ -3,9 +3,8 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from sb3_scratch_ppo import zoo
 
 
 def parity(tmp_path, *args):
@@ -17,7 +16,7 @@ def parity(tmp_path, *args):
 
 
 def test_cli_writes_table_report_plot_and_extends_results(tmp_path):
-    config = (ROOT / "zoo_configs" / "ppo.yml").read_text()
+    config = zoo.DEFAULT_PATH.read_text()
     cartpole = config[config.index("CartPole-v1:"):config.index("# ScratchCartPole-v0")]
     (tmp_path / "ppo.yml").write_text(cartpole + cartpole.replace("CartPole-v1:", "NoSuchEnv-v0:"))
     out = parity(tmp_path, "--config", str(tmp_path / "ppo.yml"), "--env", "NoSuchEnv-v0", "CartPole-v1", "--seeds", "2")

@@ -6,7 +6,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.preprocessing import preprocess_obs
 
-from sb3_scratch_ppo import preprocessing
+from sb3_scratch_ppo.nn import preprocessing
 
 SPACES = {
     "Box": spaces.Box(-1.0, 1.0, shape=(2, 3), dtype=np.float32),

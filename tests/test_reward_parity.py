@@ -11,7 +11,8 @@ its final deterministic evaluation reaches CartPole's threshold, 475, on most se
 
 import numpy as np
 
-from sb3_scratch_ppo import parity, sweep
+from sb3_scratch_ppo import parity
+from sb3_scratch_ppo.parity import sweep
 
 SEEDS = 30
 CONTROL_SEEDS = 8

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from sb3_scratch_ppo import stats
-from sb3_scratch_ppo.parity import learning_curve
+from sb3_scratch_ppo.parity import learning_curve, stats
 
 
 def test_iqm_is_the_mean_of_the_middle_half():

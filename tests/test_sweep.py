@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sb3_scratch_ppo import parity, sweep
+from sb3_scratch_ppo import parity
+from sb3_scratch_ppo.parity import sweep
 
 SEEDS = 3
 N_TASKS = 2 * SEEDS  # sb3 and scratch

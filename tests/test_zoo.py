@@ -125,7 +125,7 @@ def test_normalize_dict_literal(tmp_path):
 
 
 def test_the_zoo_atari_section_trains_scratch_ppo_on_an_ale_game():
-    """An ALE game without an entry of its own takes the `atari` entry (zoo_configs/atari.yml, the zoo's section):
+    """An ALE game without an entry of its own takes the `atari` entry (the package's configs/atari.yml, the zoo's section):
     AtariWrapper, 4 stacked frames, CnnPolicy; SB3's VecTransposeImage makes them (4, 84, 84). One iteration runs."""
     config = zoo.load("PongNoFrameskip-v4", zoo.ATARI_PATH)
     assert (config.policy, config.n_envs, config.frame_stack) == ("CnnPolicy", 8, 4)
@@ -139,9 +139,9 @@ def test_the_zoo_atari_section_trains_scratch_ppo_on_an_ale_game():
 
 
 def test_a_list_of_env_wrappers_is_applied_in_order():
-    """zoo_configs/observations.yml: MiniGrid drawn as an RGB image (RGBImgObsWrapper), then that image alone
+    """the package's configs/observations.yml: MiniGrid drawn as an RGB image (RGBImgObsWrapper), then that image alone
     (ImgObsWrapper): the zoo's order, the first listed is innermost."""
-    config = zoo.load("MiniGrid-Empty-5x5-v0", zoo.DEFAULT_PATH.with_name("observations.yml"))
+    config = zoo.load("MiniGrid-Empty-5x5-v0", zoo.OBSERVATIONS_PATH)
     assert [name.rsplit(".", 1)[1] for name, _ in config.env_wrapper] == ["RGBImgObsWrapper", "ImgObsWrapper"]
     env = config.make_env(seed=0, n_envs=2)
     assert env.observation_space.shape == (40, 40, 3) and env.reset().shape == (2, 40, 40, 3)

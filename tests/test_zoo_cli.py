@@ -17,6 +17,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_scratch_ppo import ScratchPPO
+from sb3_scratch_ppo.zoo import config as zoo_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +42,7 @@ def test_zoo_train_writes_the_zoos_log_folder_and_zoo_enjoy_replays_it(tmp_path)
                  "CartPole-v1/config.yml", "CartPole-v1/args.yml", "CartPole-v1/command.txt"):
         assert (run / name).exists(), name
     config = (run / "CartPole-v1" / "config.yml").read_text()
-    assert "lin_0.001" in config and "n_steps" in config  # zoo_configs/ppo.yml's values
+    assert "lin_0.001" in config and "n_steps" in config  # the package's configs/ppo.yml's values
     evaluations = np.load(run / "evaluations.npz")
     assert 1 <= len(evaluations["timesteps"]) and evaluations["results"].shape[1] == 2  # the zoo's EvalCallback ran
     model = ScratchPPO.load(run / "CartPole-v1.zip")  # no rl_zoo3 here: the zoo's lin_ schedule rebuilt from text
@@ -52,7 +53,7 @@ def test_zoo_train_writes_the_zoos_log_folder_and_zoo_enjoy_replays_it(tmp_path)
 
 def test_zoo_enjoy_replays_a_dict_observation_agent(tmp_path):
     """A Dict space cannot be rebuilt from the model file alone: zoo-enjoy hands load() the env the zoo made."""
-    conf = str(ROOT / "zoo_configs" / "observations.yml")
+    conf = str(zoo_config.OBSERVATIONS_PATH)
     zoo(tmp_path, "zoo-train", "--env", "SimpleMultiObs-v0", "--gym-packages", "scratch_envs", "--conf-file", conf,
         "--n-timesteps", "512", "--seed", "0")
     out = zoo(tmp_path, "zoo-enjoy", "--env", "SimpleMultiObs-v0", "--gym-packages", "scratch_envs", "-f", "logs/",
@@ -89,9 +90,9 @@ def test_scratch_cartpole_through_gym_packages(tmp_path):
 
 
 def test_the_stock_cli_with_the_override_module(tmp_path):
-    """`python -m rl_zoo3.train --algo ppo --gym-packages sb3_scratch_ppo.zoo_override` trains ScratchPPO, filed
+    """`python -m rl_zoo3.train --algo ppo --gym-packages sb3_scratch_ppo.zoo.override` trains ScratchPPO, filed
     under ppo."""
-    out = zoo(tmp_path, "--algo", "ppo", "--env", "CartPole-v1", "--gym-packages", "sb3_scratch_ppo.zoo_override",
+    out = zoo(tmp_path, "--algo", "ppo", "--env", "CartPole-v1", "--gym-packages", "sb3_scratch_ppo.zoo.override",
               "--n-timesteps", "1024", "--seed", "1", module="rl_zoo3.train")
     assert "--algo ppo is ScratchPPO in this run" in out
     assert ScratchPPO.load(tmp_path / "logs/ppo/CartPole-v1_1/CartPole-v1.zip").num_timesteps == 1024
@@ -105,7 +106,7 @@ def test_other_algorithms_are_sent_to_the_zoo(tmp_path, algo):
 
 
 def test_the_zoo_trained_cartpole_agent_reaches_500(tmp_path):
-    """The zoo's whole CartPole run (1e5 steps, 8 envs, zoo_configs/ppo.yml) through the zoo's trainer."""
+    """The zoo's whole CartPole run (1e5 steps, 8 envs, the package's configs/ppo.yml) through the zoo's trainer."""
     zoo(tmp_path, "zoo-train", "--env", "CartPole-v1", "--seed", "0", "--eval-freq", "-1")
     model = ScratchPPO.load(tmp_path / "logs/scratch_ppo/CartPole-v1_1/CartPole-v1.zip")
     assert model.num_timesteps >= 100_000

@@ -1,6 +1,6 @@
 """Hyperparameters in rl-baselines3-zoo's YAML format: one loader for stable_baselines3.PPO and ScratchPPO alike.
 
-    config = zoo.load("CartPole-v1")                  # zoo_configs/ppo.yml by default
+    config = zoo.load("CartPole-v1")                  # the package's configs/ppo.yml by default
     env = config.make_env(seed=0)                     # n_envs copies, VecNormalize if the entry asks for it
     model = ScratchPPO(config.policy, env, seed=0, **config.kwargs)   # or stable_baselines3.PPO
     model.learn(config.n_timesteps)
@@ -9,26 +9,34 @@ The zoo's conventions: ``lin_<x>`` is the schedule ``x * progress_remaining``; `
 is a string holding a ``dict(...)`` literal (parsed here with a small parser, never ``eval``);
 ``normalize`` is true or a dict literal of VecNormalize arguments. Atari games (ALE, the ``atari``
 extra) take the ``atari`` entry when they have none of their own, as the zoo does: ``env_wrapper``
-and ``frame_stack`` (VecFrameStack); SB3's algorithms add VecTransposeImage. ``zoo_configs/atari.yml`` holds
+and ``frame_stack`` (VecFrameStack); SB3's algorithms add VecTransposeImage. ``configs/atari.yml`` holds
 the zoo's section. ``env_wrapper`` names a class or a list of classes, applied in order (the first is
 innermost), each optionally ``{name: kwargs}``; only the classes in ENV_WRAPPERS are accepted: a config
-file names classes, it never runs code. ``zoo_configs/observations.yml`` uses minigrid's pixel wrappers.
+file names classes, it never runs code. ``configs/observations.yml`` uses minigrid's pixel wrappers.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import importlib.resources
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "zoo_configs" / "ppo.yml"
+from sb3_scratch_ppo.schedules import ZooLinearSchedule
 
-ATARI_PATH = DEFAULT_PATH.with_name("atari.yml")
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+# The configs ship inside the package (package data): read through importlib.resources, never from a source tree.
+CONFIGS = importlib.resources.files("sb3_scratch_ppo.zoo") / "configs"
+DEFAULT_PATH = CONFIGS / "ppo.yml"
+ATARI_PATH = CONFIGS / "atari.yml"
+OBSERVATIONS_PATH = CONFIGS / "observations.yml"
 
 # Keys of an entry that are not constructor arguments.
 ZOO_KEYS = {"n_envs", "n_timesteps", "policy", "normalize", "policy_kwargs", "env_wrapper", "frame_stack"}
@@ -41,28 +49,16 @@ ENV_WRAPPERS = {
 SCHEDULED = {"learning_rate", "clip_range", "clip_range_vf"}
 
 
-class LinearSchedule:
-    """The zoo's ``lin_<x>``: x * progress_remaining (x at the start of training, 0 at the end). Picklable."""
-
-    def __init__(self, initial_value: float):
-        self.initial_value = float(initial_value)
-
-    def __call__(self, progress_remaining: float) -> float:
-        return progress_remaining * self.initial_value
-
-    def __repr__(self) -> str:
-        return f"LinearSchedule({self.initial_value})"
-
-
 class ConfigError(ValueError):
     """A zoo entry that cannot be used; the message names the file and the key."""
 
 
 def _ppo_parameters() -> list[str]:
-    from sb3_scratch_ppo.ppo import ScratchPPO
+    """PPO's hyperparameter names, from SB3's signature (ScratchPPO's is the same: tests/test_api.py)."""
+    from stable_baselines3 import PPO
 
     not_hyperparameters = ("self", "policy", "env", "_init_setup_model")
-    return [p for p in inspect.signature(ScratchPPO.__init__).parameters if p not in not_hyperparameters]
+    return [p for p in inspect.signature(PPO.__init__).parameters if p not in not_hyperparameters]
 
 
 def parse_literal(text: str, where: str) -> Any:
@@ -115,7 +111,7 @@ def _schedule(value: Any, where: str) -> Any:
         if not value.startswith("lin_"):
             raise ConfigError(f"{where}: {value!r} is not a number or a lin_<x> schedule")
         try:
-            return LinearSchedule(float(value[len("lin_"):]))
+            return ZooLinearSchedule(float(value[len("lin_"):]))
         except ValueError as e:
             raise ConfigError(f"{where}: {value!r} is not a lin_<x> schedule with a number x") from e
     return value
@@ -131,7 +127,7 @@ class ZooConfig:
     policy: str = "MlpPolicy"
     normalize: dict[str, Any] | None = None  # VecNormalize kwargs, or None
     kwargs: dict[str, Any] = field(default_factory=dict)
-    path: Path = DEFAULT_PATH
+    path: Path | Traversable = DEFAULT_PATH  # a file, or the package's own
     env_wrapper: tuple[tuple[str, dict[str, Any]], ...] = ()  # (dotted class name in ENV_WRAPPERS, its kwargs), ...
     frame_stack: int | None = None
 
@@ -179,12 +175,11 @@ class ZooConfig:
         return env
 
 
-def read_entries(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
-    path = Path(path) if path is not None else DEFAULT_PATH
-    if not path.exists():
+def read_entries(path: str | Path | Traversable | None = None) -> dict[str, dict[str, Any]]:
+    path = _path(path)
+    if not path.is_file():
         raise FileNotFoundError(f"zoo config file {path} not found; pass path= to a ppo.yml in rl-baselines3-zoo's format")
-    with open(path) as f:
-        entries = yaml.safe_load(f)
+    entries = yaml.safe_load(path.read_text())
     if not isinstance(entries, dict):
         raise ConfigError(f"{path}: expected a mapping of env ids to hyperparameters")
     return entries
@@ -264,10 +259,15 @@ def _normalize(value: Any, gamma: float, where: str) -> dict[str, Any] | None:
     return {"gamma": gamma, **value}  # as the zoo: VecNormalize discounts like the agent
 
 
-def load(env_id: str, path: str | Path | None = None) -> ZooConfig:
+def _path(path: str | Path | Traversable | None) -> Path | Traversable:
+    """A config file: the given one, or the package's ppo.yml."""
+    return DEFAULT_PATH if path is None else Path(path) if isinstance(path, str) else path
+
+
+def load(env_id: str, path: str | Path | Traversable | None = None) -> ZooConfig:
     """Read the entry for ``env_id`` and turn it into a ZooConfig; errors name the file and the key. An Atari game
     without an entry of its own takes the file's ``atari`` entry, as in the zoo."""
-    path = Path(path) if path is not None else DEFAULT_PATH
+    path = _path(path)
     entries = read_entries(path)
     name = env_id
     if env_id not in entries and "atari" in entries and is_atari(env_id):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sb3_scratch_ppo.distributions import LOG_SQRT_2PI, Distribution
+from sb3_scratch_ppo.nn.distributions import LOG_SQRT_2PI, Distribution
 
 
 class StateDependentNoise(Distribution):

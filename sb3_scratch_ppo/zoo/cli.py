@@ -8,7 +8,7 @@ before ``--gym-packages`` are imported), so these commands put ScratchPPO in tha
 hyperparameter sampler and converter (``-optimize`` works), and then run the zoo's ``train()`` / ``enjoy()``
 unchanged: its logs under ``logs/scratch_ppo/``, evaluation callback, saved model, ``config.yml``, VecNormalize
 statistics, ``--n-timesteps``, ``--seed``, ``--eval-freq``, ``-P``. ``--algo`` defaults to ``scratch_ppo`` (``ppo`` is
-taken to mean it: these commands train ScratchPPO); the hyperparameters default to ``zoo_configs/ppo.yml``
+taken to mean it: these commands train ScratchPPO); the hyperparameters default to the package's ``configs/ppo.yml``
 (``--conf-file`` takes another, the zoo's own ``hyperparams/ppo.yml`` included).
 
 Two things the zoo does by itself are made safe here: ``enjoy`` reads ``config.yml`` and ``args.yml`` with PyYAML's
@@ -20,8 +20,10 @@ Importing rl_zoo3 patches Gymnasium's TimeLimit for the whole process: run these
 
 from __future__ import annotations
 
+import importlib.resources
 import sys
 from collections import OrderedDict
+from pathlib import Path
 
 import yaml
 
@@ -67,7 +69,8 @@ def register() -> None:
     rl_zoo3.enjoy.yaml = rl_zoo3.utils.yaml = _SafeYaml()
 
 
-def _arguments(argv: list[str], command: str, config: bool) -> list[str]:
+def _arguments(argv: list[str], command: str, config: Path | None) -> list[str]:
+    """The zoo's arguments: --algo scratch_ppo, and ``config`` as --conf-file unless one is given."""
     argv = list(argv)
     for i, arg in enumerate(argv):
         if arg == "--algo" and i + 1 < len(argv):
@@ -78,8 +81,8 @@ def _arguments(argv: list[str], command: str, config: bool) -> list[str]:
                                  f"python -m rl_zoo3.{command.split('-')[1]}")
     if "--algo" not in argv:
         argv = ["--algo", ALGO, *argv]
-    if config and not {"-conf", "--conf-file"} & set(argv):
-        argv += ["--conf-file", str(zoo.DEFAULT_PATH)]
+    if config is not None and not {"-conf", "--conf-file"} & set(argv):
+        argv += ["--conf-file", str(config)]
     return argv
 
 
@@ -87,8 +90,9 @@ def zoo_train(argv: list[str]) -> None:
     register()
     from rl_zoo3.train import train
 
-    sys.argv = ["rl_zoo3.train", *_arguments(argv, "zoo-train", config=True)]
-    train()
+    with importlib.resources.as_file(zoo.DEFAULT_PATH) as config:  # the zoo opens a path: the package's ppo.yml
+        sys.argv = ["rl_zoo3.train", *_arguments(argv, "zoo-train", config)]
+        train()
 
 
 def zoo_enjoy(argv: list[str]) -> None:
@@ -117,5 +121,5 @@ def zoo_enjoy(argv: list[str]) -> None:
     rl_zoo3.enjoy.create_test_env = create_and_keep
     rl_zoo3.ALGOS[ALGO] = EnjoyedScratchPPO
 
-    sys.argv = ["rl_zoo3.enjoy", *_arguments(argv, "zoo-enjoy", config=False)]
+    sys.argv = ["rl_zoo3.enjoy", *_arguments(argv, "zoo-enjoy", None)]
     enjoy()

@@ -31,7 +31,7 @@ import math
 import numpy as np
 from gymnasium import spaces
 
-from sb3_scratch_ppo.layers import sigmoid
+from sb3_scratch_ppo.nn.layers import sigmoid
 
 LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from sb3_scratch_ppo import preprocessing
-from sb3_scratch_ppo.layers import MLP, FlatParameters, ReLU, conv2d_shapes, linear_shapes
+from sb3_scratch_ppo.nn import preprocessing
+from sb3_scratch_ppo.nn.layers import MLP, FlatParameters, ReLU, conv2d_shapes, linear_shapes
 
 
 class FlattenExtractor:

@@ -34,6 +34,9 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from sb3_scratch_ppo.nn.layers import ACTIVATIONS
+from sb3_scratch_ppo.schedules import UnreadableSchedule, ZooLinearSchedule
+
 # PPO's tensors; its pytorch_variables.pth is an empty dict, not read.
 WEIGHT_FILES = ("policy.pth", "policy.optimizer.pth")
 
@@ -59,7 +62,6 @@ REBUILT = {"_last_obs", "_last_episode_starts", "_last_original_obs", "ep_info_b
 STRUCTURED = {"policy_class", "policy_kwargs", "observation_space", "action_space"}
 
 _POLICY_MODULES = ("stable_baselines3.common.policies", "sb3_scratch_ppo.policy")
-_ACTIVATIONS = ("Tanh", "ReLU", "LeakyReLU", "ELU", "SiLU", "GELU", "Sigmoid", "Identity")
 
 
 class ModelFileError(ValueError):
@@ -190,8 +192,6 @@ def schedule(value: Any, where: str) -> Any:
     """A number, or a schedule rebuilt from its class name and attributes / its text; a function cannot be."""
     from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
 
-    from sb3_scratch_ppo.zoo import LinearSchedule as ZooLinear
-
     if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return value
     info = _serialized(value)
@@ -199,8 +199,8 @@ def schedule(value: Any, where: str) -> Any:
     if kind == "FloatSchedule":  # a wrapper: its inner schedule is only there as text
         return schedule_from_text(str(info.get("value_schedule", "")), where)
     try:
-        if kind in ("SimpleLinearSchedule", "LinearSchedule") and "initial_value" in info:
-            return ZooLinear(float(info["initial_value"]))
+        if kind in ("SimpleLinearSchedule", "ZooLinearSchedule", "LinearSchedule") and "initial_value" in info:
+            return ZooLinearSchedule(float(info["initial_value"]))
         if kind == "LinearSchedule":
             return LinearSchedule(float(info["start"]), float(info["end"]), float(info["end_fraction"]))
         if kind == "ConstantSchedule":
@@ -213,32 +213,14 @@ def schedule(value: Any, where: str) -> Any:
 def schedule_from_text(text: str, where: str) -> Any:
     from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
 
-    from sb3_scratch_ppo.zoo import LinearSchedule as ZooLinear
-
     n = _NUMBER
     if m := re.fullmatch(rf"ConstantSchedule\(val=({n})\)", text):
         return ConstantSchedule(float(m[1]))
     if m := re.fullmatch(rf"LinearSchedule\(start=({n}), end=({n}), end_fraction=({n})\)", text):
         return LinearSchedule(float(m[1]), float(m[2]), float(m[3]))
-    if m := re.fullmatch(rf"(?:SimpleLinearSchedule\(initial_value=|LinearSchedule\()({n})\)", text):
-        return ZooLinear(float(m[1]))
+    if m := re.fullmatch(rf"(?:SimpleLinearSchedule\(initial_value=|(?:Zoo)?LinearSchedule\()({n})\)", text):
+        return ZooLinearSchedule(float(m[1]))
     return UnreadableSchedule(where, text)
-
-
-class UnreadableSchedule:
-    """A schedule the file stores only as a function: it cannot be rebuilt without running the file's code.
-    Predicting needs none; training asks for it."""
-
-    def __init__(self, where: str, text: str):
-        self.where, self.text = where, text
-
-    def __call__(self, progress_remaining: float) -> float:
-        key = self.where.rsplit("[", 1)[-1].strip("[]'\"")
-        raise ValueError(f"{self.where} is a function ({self.text}) that a model file cannot carry without running "
-                         f"code; to train on, load with custom_objects={{'{key}': <your schedule or a number>}}")
-
-    def __repr__(self) -> str:
-        return f"UnreadableSchedule({self.text})"
 
 
 # --- policy -----------------------------------------------------------------------------------------------
@@ -261,7 +243,7 @@ def policy_kwargs(value: Any, where: str) -> dict[str, Any]:
     """policy_kwargs: JSON values as they are; classes (stored as ``"<class '...'>"`` beside the blob) by name."""
     import torch
 
-    from sb3_scratch_ppo.extractors import EXTRACTORS
+    from sb3_scratch_ppo.nn.extractors import EXTRACTORS
 
     if value is None:
         return {}
@@ -279,12 +261,12 @@ def policy_kwargs(value: Any, where: str) -> dict[str, Any]:
                 raise ModelFileError(f"{where}[{key!r}]: {item} cannot be rebuilt without running code; pass it "
                                      f"in custom_objects={{'policy_kwargs': {{...}}}}")
             out[key] = item
-        elif key == "activation_fn" and match[1] == "torch.nn.modules.activation" and match[2] in _ACTIVATIONS:
+        elif key == "activation_fn" and match[1] == "torch.nn.modules.activation" and match[2] in ACTIVATIONS:
             out[key] = getattr(torch.nn, match[2])
         elif key == "optimizer_class" and match[2] == "Adam" and match[1] == "torch.optim.adam":
             out[key] = torch.optim.Adam
         elif key == "features_extractor_class" and match[2] in EXTRACTORS and match[1] in (
-                "stable_baselines3.common.torch_layers", "sb3_scratch_ppo.extractors"):
+                "stable_baselines3.common.torch_layers", "sb3_scratch_ppo.nn.extractors", "sb3_scratch_ppo.extractors"):
             out[key] = EXTRACTORS[match[2]][0]
         else:
             raise ModelFileError(f"{where}[{key!r}]: {item} is not a class ScratchPPO knows for {key}")

@@ -1,0 +1,158 @@
+"""The parity report: a console table per env, learning-curve plots, the summary table and the Markdown report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sb3_scratch_ppo.parity import stats
+from sb3_scratch_ppo.parity.analysis import EnvReport, analyse
+from sb3_scratch_ppo.parity.run import CONTROL_LR_FACTOR, LEARNERS, Run
+
+
+def format_table(report: EnvReport) -> str:
+    lines = [
+        f"{report.env_id}: {report.comparisons[0].n_ref} SB3 runs, {report.comparisons[0].n_ours} ScratchPPO runs, "
+        f"{report.n_timesteps:,} steps each",
+        f"{'metric':<18}{'SB3 mean':>10}{'ours mean':>11}{'90% CI of diff':>22}{'margin':>9}{'Welch p':>9}  verdict",
+    ]
+    rows = [("", c) for c in report.comparisons] + [("control ", c) for c in report.controls]
+    for prefix, c in rows:
+        ci = f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}]"
+        lines.append(f"{prefix + c.metric:<18}{c.mean_ref:>10.1f}{c.mean_ours:>11.1f}{ci:>22}{c.margin:>9.1f}"
+                     f"{c.welch_p:>9.3f}  {c.verdict}")
+    if (s := report.success) is not None:
+        ci = f"[{s.ci[0]:+.2f}, {s.ci[1]:+.2f}]"
+        lines.append(f"{'solved (>= ' + f'{s.threshold:g})':<18}{s.ref:>10.0%}{s.ours:>11.0%}{ci:>22}{'':>9}{'':>9}  "
+                     f"{s.verdict}")
+    verdict = "EQUIVALENT" if report.equivalent else "NOT SHOWN EQUIVALENT"
+    power = {True: "", None: " (no negative control run here)",
+             False: ", but the negative control was not rejected either: the test lacks power and this verdict "
+                    "means nothing"}[report.has_power]
+    lines.append(f"=> ScratchPPO vs SB3 on {report.env_id}: {verdict}{power}; "
+                 f"ScratchPPO trains {report.speedup:.1f}x as many steps per second")
+    return "\n".join(lines)
+
+
+def plot(runs: list[Run], env_id: str, path: Path) -> Path:
+    """Learning curves: mean over seeds with a 90% bootstrap band, one line per learner."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    labels = {"sb3": "SB3 PPO", "scratch": "ScratchPPO", "control": f"control (ScratchPPO, lr x {CONTROL_LR_FACTOR})"}
+    colours = {"sb3": "tab:blue", "scratch": "tab:orange", "control": "tab:gray"}
+    for learner in LEARNERS:
+        rs = [r for r in runs if r.env_id == env_id and r.learner == learner]
+        if not rs:
+            continue
+        x = np.array(rs[0].timesteps)
+        curves = np.array([r.curve for r in rs])
+        lo, hi = stats.bootstrap_ci(stats.mean_over_seeds, [curves], level=0.90, n_boot=1000)
+        ax.plot(x, curves.mean(axis=0), color=colours[learner], label=f"{labels[learner]} ({len(rs)} seeds)")
+        ax.fill_between(x, lo, hi, color=colours[learner], alpha=0.25)
+    ax.set_xlabel("timesteps")
+    ax.set_ylabel("mean training episode return")
+    ax.set_title(f"{env_id}: learning curves, mean and 90% bootstrap band")
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+REASONING = """\
+## How to read this
+
+- **Equivalence, not absence of difference.** For each metric, the 90% bootstrap interval of
+  mean(ScratchPPO) - mean(SB3) must lie inside +-margin (default: 10% of |mean(SB3)|). This is
+  the interval form of two one-sided tests at 5%. A failed difference test (Welch's p > 0.05)
+  is *not* evidence of equivalence; Welch's t is reported only for reference.
+- **Metrics.** `auc`: the mean of the learning curve (mean return of training episodes in 20
+  equal windows of timesteps), i.e. how fast it learns; `final`: the mean deterministic
+  evaluation return over 10 episodes on evaluation seeds apart from the training seeds.
+- **Negative control.** ScratchPPO with the learning rate divided by 100 is really a different
+  learner. The same test must call it NOT equivalent; if it does not, the test lacks power
+  (too few seeds or too wide a margin) and its "equivalent" verdicts mean nothing.
+- **Seeds.** With n seeds each, the interval's half-width is about
+  z * sqrt((s_ours^2 + s_sb3^2) / n) (z = 1.645). Equivalent learners pass reliably when that
+  half-width uses at most half the margin, which needs n >= (z * sqrt(s_ours^2 + s_sb3^2) /
+  (0.5 * margin))^2 seeds; the table gives that number from the measured spreads. Where it
+  is above the seeds run, an "inconclusive" verdict is expected and more seeds are the remedy
+  (`--seeds`, results are extended, not recomputed).
+- **Solved.** Where the env has a reward threshold, the share of seeds whose final evaluation
+  reaches it, with the 90% bootstrap interval of the difference. Where runs split into seeds
+  that solve and seeds that never do, this says what the means cannot; it is a difference test
+  only ("no difference shown" is not equivalence).
+- **Speed.** ScratchPPO's median training steps per second over SB3's, from these same runs
+  (one worker per core, torch and BLAS at one thread, `learn()` alone).
+- **Provenance.** `results.json` keeps every run with the versions its worker had installed,
+  the project's git commit and the command of the sweep that made it.
+"""
+
+
+def _ci(c: stats.Comparison) -> str:
+    return f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}] ({c.margin:.1f}): {c.verdict}"
+
+
+def summary_table(reports: list[EnvReport]) -> list[str]:
+    """One row per env: the verdicts at a glance (the README shows the same table)."""
+    lines = ["| env | seeds (SB3 / ours) | auc: SB3 / ours | 90% CI of diff (margin): verdict | final: SB3 / ours "
+             "| 90% CI of diff (margin): verdict | solved: SB3 / ours | control | verdict | speed: ours / SB3 |",
+             "|---|---:|---:|---|---:|---|---:|---|---|---:|"]
+    for r in reports:
+        auc, final = r.comparisons
+        solved = "-" if r.success is None else f"{r.success.ref:.0%} / {r.success.ours:.0%}"
+        control = {True: "rejected", False: "NOT rejected", None: "not run"}[r.has_power]
+        verdict = f"**{r.verdict}**"
+        if r.verdict == "inconclusive":
+            verdict += (" (the control passes too: no power)" if r.equivalent
+                        else f" (needs ~{max(r.seeds_needed.values()):,} seeds)")
+        lines.append(f"| {r.env_id} | {auc.n_ref} / {auc.n_ours} | {auc.mean_ref:.1f} / {auc.mean_ours:.1f} | {_ci(auc)} "
+                     f"| {final.mean_ref:.1f} / {final.mean_ours:.1f} | {_ci(final)} | {solved} | {control} "
+                     f"| {verdict} | {r.speedup:.1f}x |")
+    return lines
+
+
+def write_report(runs: list[Run], env_ids: list[str], out: Path, rel_margin: float = 0.1,
+                 skipped: dict[str, str] | None = None) -> list[EnvReport]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    reports = [analyse(runs, env_id, rel_margin) for env_id in env_ids]
+    lines = ["# Reward parity: ScratchPPO vs SB3 PPO", "",
+             f"Margin: {rel_margin:.0%} of |mean(SB3)|; intervals: 90% percentile bootstrap (10,000 resamples). "
+             "Speed: the median training steps per second of these same runs (`learn()` alone).", "",
+             *summary_table(reports), ""]
+    lines += [f"Not run: {env_id}: {why}" for env_id, why in (skipped or {}).items()]
+    for report in reports:
+        env_id = report.env_id
+        png = plot(runs, env_id, out.parent / f"parity_{env_id}.png")
+        lines += [f"## {env_id}", "", f"![{env_id} learning curves]({png.name})", "",
+                  "| learner | metric | SB3 mean | mean | 90% CI of diff | margin | Welch p | SB3 IQM (90% CI) "
+                  "| IQM (90% CI) | verdict |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for name, cs in (("ScratchPPO", report.comparisons), ("control", report.controls)):
+            for c in cs:
+                lines.append(f"| {name} | {c.metric} | {c.mean_ref:.1f} | {c.mean_ours:.1f} | "
+                             f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}] | {c.margin:.1f} | {c.welch_p:.3f} | "
+                             f"{c.iqm_ref:.1f} [{c.iqm_ref_ci[0]:.1f}, {c.iqm_ref_ci[1]:.1f}] | "
+                             f"{c.iqm_ours:.1f} [{c.iqm_ours_ci[0]:.1f}, {c.iqm_ours_ci[1]:.1f}] | {c.verdict} |")
+        verdict = f"**{report.verdict}**"
+        power = {True: "yes", False: "NO (the test lacks power)", None: "no control run"}[report.has_power]
+        lines += ["", f"Verdict: {verdict}; negative control rejected: {power}. "
+                  f"Seeds run: {report.comparisons[0].n_ours}; seeds needed from the measured spread: "
+                  + ", ".join(f"{m} {n}" for m, n in report.seeds_needed.items()) + "."]
+        if (s := report.success) is not None:
+            lines += ["", f"Seeds whose final evaluation reaches the reward threshold ({s.threshold:g}): SB3 {s.ref:.0%}, "
+                      f"ScratchPPO {s.ours:.0%}; 90% CI of the difference [{s.ci[0]:+.2f}, {s.ci[1]:+.2f}]: "
+                      f"{s.verdict}."]
+        lines += ["", "Median per run: " + ", ".join(
+            f"{k} {report.wall_seconds[k]:.1f} s ({report.steps_per_second[k]:,.0f} steps/s)"
+            for k in report.wall_seconds) + f"; ScratchPPO {report.speedup:.1f}x SB3's steps per second.", ""]
+    lines.append(REASONING)
+    out.write_text("\n".join(lines))
+    return reports
