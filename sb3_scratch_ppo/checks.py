@@ -9,6 +9,7 @@ accepts and PPO can use are all still accepted (``learning_rate=0``, ``ent_coef 
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
@@ -91,3 +92,25 @@ def check_env_data(new_obs: Any, rewards: np.ndarray | None, num_timesteps: int,
         raise ValueError(f"env {env} returned a non-finite {name}: {rows[env, flat]}{where}, on the step that brought "
                          f"num_timesteps to {num_timesteps}; it was not stored and no weight changed. Check the env "
                          "(SB3's VecCheckNan wrapper finds the action that led there)")
+
+
+def check_ppo_batch(batch_size: int, normalize_advantage: bool, n_steps: int, n_envs: int | None) -> None:
+    """A copy of PPO.__init__'s checks (stable_baselines3 2.9 ppo/ppo.py:138-168), with SB3's messages and warning:
+    they are PPO's, not its base's (``n_envs``: None without an env)."""
+    if normalize_advantage:
+        assert batch_size > 1, "`batch_size` must be greater than 1. See https://github.com/DLR-RM/stable-baselines3/issues/440"
+    if n_envs is not None:
+        buffer_size = n_envs * n_steps
+        assert buffer_size > 1 or (not normalize_advantage), (
+            f"`n_steps * n_envs` must be greater than 1. Currently n_steps={n_steps} and n_envs={n_envs}"
+        )
+        untruncated_batches = buffer_size // batch_size
+        if buffer_size % batch_size > 0:
+            warnings.warn(
+                f"You have specified a mini-batch size of {batch_size},"
+                f" but because the `RolloutBuffer` is of size `n_steps * n_envs = {buffer_size}`,"
+                f" after every {untruncated_batches} untruncated mini-batches,"
+                f" there will be a truncated mini-batch of size {buffer_size % batch_size}\n"
+                f"We recommend using a `batch_size` that is a factor of `n_steps * n_envs`.\n"
+                f"Info: (n_steps={n_steps} and n_envs={n_envs})"
+            )

@@ -7,12 +7,13 @@ dLoss/dparams into the policy's flat gradient buffer for clipping and Adam (opti
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from sb3_scratch_ppo.policy import ActorCriticPolicy
-from sb3_scratch_ppo.rollout import Minibatch
+if TYPE_CHECKING:  # the math needs NumPy alone; these name what it is handed
+    from sb3_scratch_ppo.policy import ActorCriticPolicy
+    from sb3_scratch_ppo.rollout import Minibatch
 
 
 class LossTerms(NamedTuple):

@@ -15,29 +15,27 @@ import functools
 import math
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from stable_baselines3.common.preprocessing import is_image_space, maybe_transpose
-from stable_baselines3.common.utils import is_vectorized_observation
 
 from sb3_scratch_ppo.nn.distributions import make_distribution
 from sb3_scratch_ppo.nn.extractors import (
     CombinedExtractor,
     FlattenExtractor,
+    MlpCache,
     MlpExtractor,
     NatureCNN,
     extractor_class,
     make_features_extractor,
 )
+from sb3_scratch_ppo.nn.fused import FUSED_MAX_MACS, FusedActorCritic
 from sb3_scratch_ppo.nn.gsde import StateDependentNoise
 from sb3_scratch_ppo.nn.layers import FlatParameters, linear_shapes, make_activation, orthogonal, torch_default_init
-from sb3_scratch_ppo.optimizer import Adam, to_numpy
-
-# The fused rollout network (FusedActorCritic) is used while batch size x its weights stays below this many
-# multiply-adds: past it, the block-diagonal zeros cost more than the calls saved.
-FUSED_MAX_MACS = 150_000
+from sb3_scratch_ppo.optimizer import Adam
+from sb3_scratch_ppo.policy_api import SB3PolicyAPI
 
 
 def check_policy_kwargs(unsupported: dict[str, Any], use_sde: bool, squash_output: bool,
@@ -55,7 +53,21 @@ def check_policy_kwargs(unsupported: dict[str, Any], use_sde: bool, squash_outpu
     return optimizer_kwargs
 
 
-class ActorCriticPolicy:
+@dataclass
+class ForwardCache:
+    """What the backward pass reads of one forward pass (``evaluate_actions`` fills it, ``backprop`` reads it): the
+    features extractors' caches (a list, or a dict per key for Dict observations), the two towers', the latents and
+    the distribution's context."""
+
+    features: list | dict
+    vf_features: list | dict
+    mlp: MlpCache
+    latent_pi: np.ndarray | None = None
+    latent_vf: np.ndarray | None = None
+    dist: Any = None
+
+
+class ActorCriticPolicy(SB3PolicyAPI):
     """SB3's ActorCriticPolicy (MlpPolicy), in NumPy. Constructed by ScratchPPO from ``policy_kwargs``.
 
     With ``use_sde`` the actions come from gSDE (``gsde.py``; ``full_std``, ``use_expln``, ``squash_output``);
@@ -181,17 +193,14 @@ class ActorCriticPolicy:
         For MlpPolicy it is the float features; images stay raw (uint8), and the CNN makes them floats."""
         return self.features_extractor.preprocess(obs, out=out)
 
-    def latents(self, x: Any, cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def latents(self, x: Any, cache: ForwardCache | None = None) -> tuple[np.ndarray, np.ndarray]:
         """latent_pi and latent_vf from the network input: the features extractor(s), then the mlp_extractor. With a
-        dict as ``cache``, what ``backprop`` needs goes in it."""
-        if cache is not None:
-            empty = dict if isinstance(x, dict) else list  # CombinedExtractor caches per key
-            cache.update(mlp=([], []), features=empty(), vf_features=empty())
-        features = self.features_extractor.forward(x, None if cache is None else cache["features"])
+        ``ForwardCache``, what ``backprop`` needs goes in it."""
+        features = self.features_extractor.forward(x, None if cache is None else cache.features)
         vf_features = None
         if self.vf_features_extractor is not self.features_extractor:
-            vf_features = self.vf_features_extractor.forward(x, None if cache is None else cache["vf_features"])
-        return self.mlp_extractor.forward(features, None if cache is None else cache["mlp"], vf_features)
+            vf_features = self.vf_features_extractor.forward(x, None if cache is None else cache.vf_features)
+        return self.mlp_extractor.forward(features, None if cache is None else cache.mlp, vf_features)
 
     def forward(self, x: Any, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Actions (sampled, or the mode), V(s) (B,) and log pi(a|s) (B,) for a batch of network inputs."""
@@ -214,12 +223,24 @@ class ActorCriticPolicy:
         It reads the weights as they are now, so build it at the start of each rollout. For small batches it runs pi
         and vf as one MLP (``FusedActorCritic``): with a few envs per step NumPy's per-call cost outweighs the
         arithmetic, so halving the calls pays. Otherwise, and for towers of different depths, it is ``forward``."""
-        same_depth = len(self.mlp_extractor.policy_net.layers) == len(self.mlp_extractor.value_net.layers)
-        if same_depth and not self.extractor_learns:  # a CNN's cost dwarfs the calls fusing would save
-            net = FusedActorCritic(self, deterministic)
-            if batch_size * net.macs <= FUSED_MAX_MACS:
-                return net
-        return functools.partial(self.forward, deterministic=deterministic)
+        fused = self.fused_net(batch_size)
+        if fused is None:
+            return functools.partial(self.forward, deterministic=deterministic)
+        extractor, act = self.features_extractor.forward, self.act
+
+        def net(x: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return act(*fused(extractor(x)), deterministic)
+
+        return net
+
+    def fused_net(self, batch_size: int) -> FusedActorCritic | None:
+        """pi and vf as one MLP (nn/fused.py) where it pays: equal tower depths, an extractor that does not learn (a
+        CNN's cost dwarfs the calls fusing would save), and batch size x weights below ``FUSED_MAX_MACS``."""
+        pi, vf = self.mlp_extractor.policy_net.layers, self.mlp_extractor.value_net.layers
+        if len(pi) != len(vf) or self.extractor_learns:
+            return None
+        net = FusedActorCritic(pi, vf, self.action_net, self.value_net, self.mlp_extractor.activation, self.dtype)
+        return net if batch_size * net.macs <= FUSED_MAX_MACS else None
 
     def predict_values(self, x: Any) -> np.ndarray:
         return self.value_net.forward(self.mlp_extractor.forward_critic(self.vf_features_extractor.forward(x)))[:, 0]
@@ -239,146 +260,41 @@ class ActorCriticPolicy:
             return self.unscale_action(actions)
         return np.clip(actions, self.action_space.low, self.action_space.high)
 
-    def unscale_action(self, scaled_action: np.ndarray) -> np.ndarray:
-        """SB3's: from [-1, 1] to [low, high]."""
-        low, high = self.action_space.low, self.action_space.high
-        return low + (0.5 * (scaled_action + 1.0) * (high - low))
-
-    def scale_action(self, action: np.ndarray) -> np.ndarray:
-        """SB3's: from [low, high] to [-1, 1]."""
-        low, high = self.action_space.low, self.action_space.high
-        return 2.0 * ((action - low) / (high - low)) - 1.0
-
     def evaluate_actions(self, x: Any, actions: np.ndarray):
         """Training step: V(s), log pi(a|s), H(pi(.|s)), each (B,), and the cache for ``backprop``."""
-        cache: dict = {}
+        empty = dict if isinstance(x, dict) else list  # CombinedExtractor caches per key
+        cache = ForwardCache(features=empty(), vf_features=empty(), mlp=MlpCache([], []))
         latent_pi, latent_vf = self.latents(x, cache)
         out = self.action_net.forward(latent_pi)
         values = self.value_net.forward(latent_vf)[:, 0]
-        log_prob, entropy, dist_ctx = self.action_dist.log_prob_entropy(out, self.log_std, actions, latent_pi)
-        cache.update(latent_pi=latent_pi, latent_vf=latent_vf, dist=dist_ctx)
+        log_prob, entropy, cache.dist = self.action_dist.log_prob_entropy(out, self.log_std, actions, latent_pi)
+        cache.latent_pi, cache.latent_vf = latent_pi, latent_vf
         return values, log_prob, entropy, cache
 
-    def backprop(self, cache: dict, g_values: np.ndarray, g_log_prob: np.ndarray, g_entropy: np.ndarray | None) -> None:
+    def backprop(self, cache: ForwardCache, g_values: np.ndarray, g_log_prob: np.ndarray,
+                 g_entropy: np.ndarray | None) -> None:
         """Write dL/dparams into ``grads``, given dL/dV, dL/dlog_prob and dL/dentropy, each (B,) (dL/dentropy may be
         None: 0). Every gradient is overwritten, none accumulated: one call fills ``grads`` for one minibatch.
 
         A shared features extractor gets the sum of what both towers send back (every loss trains it); a separate
         vf extractor gets the value tower's alone."""
-        mlp_cache = cache["mlp"]
-        g_out, g_log_std = self.action_dist.backprop(cache["dist"], g_log_prob, g_entropy)
+        mlp_cache = cache.mlp
+        g_out, g_log_std = self.action_dist.backprop(cache.dist, g_log_prob, g_entropy)
         if g_log_std is not None:
             self.grad_views["log_std"][:] = g_log_std
         learns = self.extractor_learns
-        g_latent_pi = self.action_net.backprop(cache["latent_pi"], g_out, need_input_grad=bool(mlp_cache[0]) or learns)
-        g_latent_vf = self.value_net.backprop(cache["latent_vf"], g_values[:, None],
-                                              need_input_grad=bool(mlp_cache[1]) or learns)
+        g_latent_pi = self.action_net.backprop(cache.latent_pi, g_out, need_input_grad=bool(mlp_cache.pi) or learns)
+        g_latent_vf = self.value_net.backprop(cache.latent_vf, g_values[:, None],
+                                              need_input_grad=bool(mlp_cache.vf) or learns)
         g_features = self.mlp_extractor.backprop(g_latent_pi, g_latent_vf, mlp_cache, need_features_grad=learns)
         if not learns:
             return
         g_pi, g_vf = g_features
         if self.vf_features_extractor is self.features_extractor:
-            self.features_extractor.backprop(g_pi + g_vf, cache["features"])
+            self.features_extractor.backprop(g_pi + g_vf, cache.features)
         else:
-            self.features_extractor.backprop(g_pi, cache["features"])
-            self.vf_features_extractor.backprop(g_vf, cache["vf_features"])
-
-    # --- SB3's policy API ----------------------------------------------------------------------------------
-
-    def obs_to_tensor(self, observation: Any) -> tuple[Any, bool]:
-        """SB3's obs_to_tensor: one observation or a batch (per key for dicts; channel-last images transposed) ->
-        the network input, and whether it was a batch."""
-        if isinstance(observation, dict):
-            if not isinstance(self.observation_space, spaces.Dict):
-                raise ValueError(f"predict() got a dict observation, but the observation space is "
-                                 f"{self.observation_space}; dict observations need a Dict space and MultiInputPolicy")
-            batch, vectorized = {}, False
-            for key, obs in observation.items():
-                space = self.observation_space.spaces[key]
-                obs = maybe_transpose(obs, space) if is_image_space(space) else np.array(obs)
-                vectorized = vectorized or is_vectorized_observation(obs, space)
-                batch[key] = obs.reshape((-1, *space.shape))
-            return self.preprocess(batch), vectorized
-        if isinstance(self.observation_space, spaces.Dict):
-            raise ValueError(f"predict() got a {type(observation).__name__}, but the observation space is "
-                             f"{self.observation_space}: pass a dict with its keys")
-        if is_image_space(self.observation_space):
-            observation = maybe_transpose(observation, self.observation_space)  # channel-last images are accepted too
-        observation = np.array(observation)
-        vectorized = is_vectorized_observation(observation, self.observation_space)
-        return self.preprocess(observation.reshape((-1, *self.observation_space.shape))), vectorized
-
-    def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
-        """SB3's BasePolicy.predict: actions for one observation or a batch, Box actions clipped to the bounds."""
-        if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
-            raise ValueError(
-                "You have passed a tuple to the predict() function instead of a Numpy array or a Dict. "
-                "You are probably mixing Gym API with SB3 VecEnv API: `obs, info = env.reset()` (Gym) "
-                "vs `obs = vec_env.reset()` (SB3 VecEnv)."
-            )
-        x, vectorized = self.obs_to_tensor(observation)
-        actions = np.asarray(self.actions_from(x, deterministic)).reshape((-1, *self.action_space.shape))
-        if isinstance(self.action_space, spaces.Box):
-            actions = self.env_actions(actions)
-        if not vectorized:
-            actions = actions.squeeze(axis=0)
-        return actions, state
-
-    def set_training_mode(self, mode: bool) -> None:
-        """No dropout or batch norm here: nothing changes between training and evaluation."""
-
-    def to(self, device: Any) -> ActorCriticPolicy:
-        """Computation stays on the CPU; accepted for SB3 compatibility."""
-        return self
-
-    def parameters(self) -> list[np.ndarray]:
-        """Per-parameter views into the flat buffer, in SB3's order."""
-        return list(self.param_views.values())
-
-    def state_views(self) -> OrderedDict[str, np.ndarray]:
-        """SB3's state_dict layout, as views of our parameters. SB3 registers the features extractor three times
-        (``features_extractor``, ``pi_features_extractor``, ``vf_features_extractor``: the same module when shared;
-        else the vf one is its own): the same keys, in SB3's order, with the copies as views of the one we hold."""
-        views = OrderedDict()
-        extractor = [(name, v) for name, v in self.param_views.items() if name.startswith("features_extractor.")]
-        vf_own = [(name, v) for name, v in self.param_views.items() if name.startswith("vf_features_extractor.")]
-        head = [(name, v) for name, v in self.param_views.items() if name == "log_std"]
-        views.update(head)
-        views.update(extractor)
-        views.update((f"pi_{name}", v) for name, v in extractor)
-        views.update(vf_own or [(f"vf_{name}", v) for name, v in extractor])
-        views.update((name, v) for name, v in self.param_views.items() if name not in views)
-        return views
-
-    def state_dict(self) -> OrderedDict[str, Any]:
-        """SB3's state_dict: the same keys and shapes, as float32 torch tensors (copies)."""
-        import torch  # only for SB3's file format and weight exchange
-
-        return OrderedDict((name, torch.tensor(np.array(view, dtype=np.float32))) for name, view in self.state_views().items())
-
-    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
-        """Copy weights from an SB3 state_dict (torch tensors or arrays). The extractor's copies under
-        ``pi_features_extractor`` (and ``vf_features_extractor`` when shared) are written to the same parameters."""
-        views = self.state_views()
-        missing = [k for k in views if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in views]
-        if strict and (missing or unexpected):
-            raise RuntimeError(
-                f"Error(s) in loading state_dict for {type(self).__name__}: missing keys {missing}, "
-                f"unexpected keys {unexpected}. The file was probably saved for another network "
-                f"(net_arch, observation or action space); this policy has {list(views)}"
-            )
-        for name, value in state_dict.items():
-            if name not in views:
-                continue
-            array = to_numpy(value)
-            if array.shape != views[name].shape:
-                raise RuntimeError(
-                    f"Error(s) in loading state_dict for {type(self).__name__}: size mismatch for {name}: "
-                    f"copying a param with shape {tuple(array.shape)}, the shape in the current model is "
-                    f"{views[name].shape}"
-                )
-            views[name][...] = array
+            self.features_extractor.backprop(g_pi, cache.features)
+            self.vf_features_extractor.backprop(g_vf, cache.vf_features)
 
 
 class ActorCriticCnnPolicy(ActorCriticPolicy):
@@ -395,35 +311,22 @@ class MultiInputActorCriticPolicy(ActorCriticPolicy):
     default_features_extractor = CombinedExtractor
 
 
-class FusedActorCritic:
-    """pi and vf as one MLP, for the rollout step: the first layers stacked (they read the same features), the later
-    layers and the heads block-diagonal, so each layer is one matmul instead of two; the zero blocks add exact zeros.
-    The weights are copies made at construction (``ActorCriticPolicy.rollout_net``)."""
+# SB3's policy classes, by name (a model saved by SB3's PPO names its class), and ours for each.
+SB3_POLICIES = {"ActorCriticPolicy": ActorCriticPolicy, "ActorCriticCnnPolicy": ActorCriticCnnPolicy,
+                "MultiInputActorCriticPolicy": MultiInputActorCriticPolicy}
 
-    def __init__(self, policy: ActorCriticPolicy, deterministic: bool = False):
-        self.policy, self.deterministic = policy, deterministic
-        self.latent_dim_pi = policy.mlp_extractor.latent_dim_pi  # the last hidden layer is [latent_pi, latent_vf]
-        self.activation = policy.mlp_extractor.activation
-        self.layers = []
-        pi, vf = policy.mlp_extractor.policy_net.layers, policy.mlp_extractor.value_net.layers
-        for i, (a, b) in enumerate(zip([*pi, policy.action_net], [*vf, policy.value_net], strict=True)):
-            if i == 0:
-                weight = np.concatenate((a.weight, b.weight))
-            else:
-                weight = np.zeros((a.weight.shape[0] + b.weight.shape[0], a.weight.shape[1] + b.weight.shape[1]),
-                                  dtype=policy.dtype)
-                weight[: a.weight.shape[0], : a.weight.shape[1]] = a.weight
-                weight[a.weight.shape[0] :, a.weight.shape[1] :] = b.weight
-            self.layers.append((np.ascontiguousarray(weight.T), np.concatenate((a.bias, b.bias))))
-        self.macs = sum(weight.size for weight, _ in self.layers)  # multiply-adds per sample
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x = self.policy.features_extractor.forward(x)
-        *hidden, (head_weight, head_bias) = self.layers
-        for weight, bias in hidden:
-            z = x @ weight
-            z += bias
-            x = self.activation.forward(z)
-        out = x @ head_weight
-        out += head_bias
-        return self.policy.act(out[:, :-1], out[:, -1], x[:, : self.latent_dim_pi], self.deterministic)
+def our_policy_class(policy: Any) -> type[ActorCriticPolicy]:
+    """Our policy class for ``policy``: ours as is, SB3's ActorCriticPolicy, ActorCriticCnnPolicy and
+    MultiInputActorCriticPolicy (whose weights have the same layout) mapped to ours, so that models saved by SB3's PPO
+    load; anything else is refused."""
+    if isinstance(policy, type) and issubclass(policy, ActorCriticPolicy):
+        return policy
+    is_sb3_class = isinstance(policy, type) and policy.__module__.startswith("stable_baselines3.")
+    if is_sb3_class and policy.__name__ in SB3_POLICIES:
+        return SB3_POLICIES[policy.__name__]
+    raise ValueError(
+        f"policy={policy!r}: ScratchPPO takes 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy' (or their classes in "
+        "this package), and loads models saved by ScratchPPO or by SB3's PPO with those; a model file with another "
+        "policy was saved by another algorithm"
+    )

@@ -21,7 +21,6 @@ One iteration of PPO, in the order it runs, and where each step lives:
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -30,12 +29,18 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import FloatSchedule
 from threadpoolctl import threadpool_limits
 
-from sb3_scratch_ppo.checks import check_env_data, check_hyperparameters, check_schedule_value
+from sb3_scratch_ppo.checks import check_env_data, check_hyperparameters, check_ppo_batch, check_schedule_value
 from sb3_scratch_ppo.files import model_file
+from sb3_scratch_ppo.files.load import load_model, save_model
 from sb3_scratch_ppo.loss import explained_variance, ppo_loss
 from sb3_scratch_ppo.optimizer import clip_grad_norm_
-from sb3_scratch_ppo.policy import ActorCriticCnnPolicy, ActorCriticPolicy, MultiInputActorCriticPolicy
-from sb3_scratch_ppo.rollout import RolloutStorage
+from sb3_scratch_ppo.policy import (
+    ActorCriticCnnPolicy,
+    ActorCriticPolicy,
+    MultiInputActorCriticPolicy,
+    our_policy_class,
+)
+from sb3_scratch_ppo.rollout import RolloutStorage, stack_observations
 
 SelfScratchPPO = TypeVar("SelfScratchPPO", bound="ScratchPPO")
 
@@ -118,7 +123,7 @@ class ScratchPPO(OnPolicyAlgorithm):
         if rollout_buffer_class is not None or rollout_buffer_kwargs:
             raise NotImplementedError("rollout_buffer_class / rollout_buffer_kwargs: ScratchPPO uses its own rollout storage")
         if not isinstance(policy, str):
-            policy = _our_policy_class(policy)
+            policy = our_policy_class(policy)
         super().__init__(
             policy, env, learning_rate=learning_rate, n_steps=n_steps, gamma=gamma, gae_lambda=gae_lambda, ent_coef=ent_coef,
             vf_coef=vf_coef, max_grad_norm=max_grad_norm, use_sde=use_sde, sde_sample_freq=sde_sample_freq,
@@ -128,24 +133,7 @@ class ScratchPPO(OnPolicyAlgorithm):
             supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
         )
 
-        # A copy of PPO.__init__'s checks (stable_baselines3 2.9 ppo/ppo.py:138-168): they are PPO's, not its base's.
-        if normalize_advantage:
-            assert batch_size > 1, "`batch_size` must be greater than 1. See https://github.com/DLR-RM/stable-baselines3/issues/440"
-        if self.env is not None:
-            buffer_size = self.env.num_envs * self.n_steps
-            assert buffer_size > 1 or (not normalize_advantage), (
-                f"`n_steps * n_envs` must be greater than 1. Currently n_steps={self.n_steps} and n_envs={self.env.num_envs}"
-            )
-            untruncated_batches = buffer_size // batch_size
-            if buffer_size % batch_size > 0:
-                warnings.warn(
-                    f"You have specified a mini-batch size of {batch_size},"
-                    f" but because the `RolloutBuffer` is of size `n_steps * n_envs = {buffer_size}`,"
-                    f" after every {untruncated_batches} untruncated mini-batches,"
-                    f" there will be a truncated mini-batch of size {buffer_size % batch_size}\n"
-                    f"We recommend using a `batch_size` that is a factor of `n_steps * n_envs`.\n"
-                    f"Info: (n_steps={self.n_steps} and n_envs={self.env.num_envs})"
-                )
+        check_ppo_batch(batch_size, normalize_advantage, self.n_steps, None if self.env is None else self.env.num_envs)
         # Then what SB3 accepts but PPO cannot work with (SB3's own errors above and clip_range_vf's in _setup_model).
         check_hyperparameters(learning_rate=learning_rate, n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs,
                               gamma=gamma, gae_lambda=gae_lambda, clip_range=clip_range, ent_coef=ent_coef,
@@ -163,7 +151,7 @@ class ScratchPPO(OnPolicyAlgorithm):
 
     def _setup_model(self) -> None:
         """OnPolicyAlgorithm._setup_model and PPO's (ppo/ppo.py:173-182) with our policy and rollout storage."""
-        self.policy_class = _our_policy_class(self.policy_class)  # load() may have put SB3's class back
+        self.policy_class = our_policy_class(self.policy_class)  # load() may have put SB3's class back
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         self.policy = self.policy_class(
@@ -186,68 +174,18 @@ class ScratchPPO(OnPolicyAlgorithm):
         if seed is not None and getattr(self, "policy", None) is not None:
             self.policy.rng = np.random.default_rng(seed)
 
-    # --- model files: SB3's format, read without unpickling (model_file.py) ------------------------------------
+    # --- model files: SB3's format, read without unpickling (files/) -------------------------------------------
 
     @classmethod
     def load(cls, path, env=None, device="auto", custom_objects: dict[str, Any] | None = None,
              print_system_info: bool = False, force_reset: bool = True, **kwargs) -> ScratchPPO:
         """Load a model saved by ScratchPPO or SB3's PPO, as SB3's ``load`` does, but nothing in the file is
-        unpickled or imported: ``data`` is read as JSON, only PPO's keys, type-checked; tensors weights-only.
-
-        With ``env``, its spaces are checked against the file's; without, the spaces are rebuilt from the file where
-        its description is exact. The last observations are never read (they are pickled), so the env is reset
-        before training, as SB3's ``force_reset=True`` (the default) does. ``custom_objects``: SB3's meaning.
-        """
-        file = model_file.read(path)
-        if print_system_info:
-            print("== SAVED MODEL SYSTEM INFO ==\n" + file.system_info)
-        if env is not None:
-            verbose = file.data.get("verbose")
-            env = cls._wrap_env(env, verbose if isinstance(verbose, int) else 0)
-        data = model_file.decode(file, custom_objects, None if env is None else (env.observation_space, env.action_space))
-        if "policy_kwargs" in kwargs and kwargs["policy_kwargs"] != data.get("policy_kwargs", {}):
-            raise ValueError(f"The specified policy kwargs do not equal the stored policy kwargs."
-                             f"Stored kwargs: {data.get('policy_kwargs')}, specified kwargs: {kwargs['policy_kwargs']}")
-        if env is not None:
-            data["n_envs"] = env.num_envs  # as SB3 (its issue #1018)
-        model = cls(policy=data.pop("policy_class"), env=env, device=device, _init_setup_model=False)
-        model.__dict__.update(data)  # only the keys model_file.decode knows
-        model.__dict__.update(kwargs)
-        try:
-            check_hyperparameters(**{k: getattr(model, k) for k in ("learning_rate", "n_steps", "batch_size", "n_epochs",
-                                  "gamma", "gae_lambda", "clip_range", "clip_range_vf", "ent_coef", "vf_coef",
-                                  "max_grad_norm", "target_kl")})
-        except ValueError as e:
-            raise model_file.ModelFileError(f"{file.name}: {e}") from e
-        unreadable = model.learning_rate if isinstance(model.learning_rate, model_file.UnreadableSchedule) else None
-        if unreadable is not None:
-            model.learning_rate = 0.0  # to build the optimizer; its saved state then sets the rate it had
-        model._setup_model()
-        model.set_parameters(file.params, exact_match=True, device=device)
-        if unreadable is not None:  # predict works; learn() says what to pass
-            model.learning_rate = unreadable
-            model.lr_schedule = FloatSchedule(unreadable)
-        if model.use_sde:
-            model.policy.reset_noise()
-        return model
+        unpickled or imported (``files/load.py``: ``load_model``)."""
+        return load_model(cls, path, env, device, custom_objects, print_system_info, **kwargs)
 
     def save(self, path, exclude=None, include=None) -> None:
-        """SB3's save, naming SB3's policy and extractor classes in the file (the weights have their layout): SB3's
-        ``PPO.load`` then builds its own torch policy from the file, and ScratchPPO.load maps them back to ours."""
-        import stable_baselines3.common.policies as sb3_policies
-        import stable_baselines3.common.torch_layers as sb3_layers
-
-        ours, ours_kwargs = self.policy_class, self.policy_kwargs
-        name = {cls: n for n, cls in SB3_POLICIES.items()}.get(ours)
-        extractor = self.policy_kwargs.get("features_extractor_class")
-        try:
-            if name is not None:
-                self.policy_class = getattr(sb3_policies, name)
-            if isinstance(extractor, type) and extractor.__module__ == "sb3_scratch_ppo.nn.extractors":
-                self.policy_kwargs = {**ours_kwargs, "features_extractor_class": getattr(sb3_layers, extractor.__name__)}
-            super().save(path, exclude, include)
-        finally:
-            self.policy_class, self.policy_kwargs = ours, ours_kwargs
+        """SB3's save, naming SB3's policy and extractor classes in the file (``files/load.py``: ``save_model``)."""
+        save_model(self, super().save, path, exclude, include)
 
     def set_parameters(self, load_path_or_dict, exact_match: bool = True, device="auto") -> None:
         """SB3's set_parameters; a file is read by model_file (tensors weights-only, clear errors)."""
@@ -312,7 +250,7 @@ class ScratchPPO(OnPolicyAlgorithm):
                 truncated = [i for i in done_idx if infos[i].get("terminal_observation") is not None
                              and infos[i].get("TimeLimit.truncated", False)]
                 if truncated:
-                    terminal_obs = stack([infos[i]["terminal_observation"] for i in truncated])
+                    terminal_obs = stack_observations([infos[i]["terminal_observation"] for i in truncated])
                     check_env_data(terminal_obs, None, self.num_timesteps, what="terminal observation")
                     rewards[truncated] += self.gamma * self.policy.predict_values(self.policy.preprocess(terminal_obs))
 
@@ -396,31 +334,3 @@ class ScratchPPO(OnPolicyAlgorithm):
         self.logger.record("train/clip_range", clip_range)
         if clip_range_vf is not None:
             self.logger.record("train/clip_range_vf", clip_range_vf)
-
-
-def stack(observations: list) -> np.ndarray | dict[str, np.ndarray]:
-    """A batch from single observations: arrays stacked, or dicts stacked key by key."""
-    if isinstance(observations[0], dict):
-        return {key: np.stack([obs[key] for obs in observations]) for key in observations[0]}
-    return np.stack(observations)
-
-
-# SB3's policy classes, by name (a model saved by SB3's PPO names its class), and ours for each.
-SB3_POLICIES = {"ActorCriticPolicy": ActorCriticPolicy, "ActorCriticCnnPolicy": ActorCriticCnnPolicy,
-                "MultiInputActorCriticPolicy": MultiInputActorCriticPolicy}
-
-
-def _our_policy_class(policy: Any) -> type[ActorCriticPolicy]:
-    """Our policy class for ``policy``: ours as is, SB3's ActorCriticPolicy, ActorCriticCnnPolicy and
-    MultiInputActorCriticPolicy (whose weights have the same layout) mapped to ours, so that models saved by SB3's PPO
-    load; anything else is refused."""
-    if isinstance(policy, type) and issubclass(policy, ActorCriticPolicy):
-        return policy
-    is_sb3_class = isinstance(policy, type) and policy.__module__.startswith("stable_baselines3.")
-    if is_sb3_class and policy.__name__ in SB3_POLICIES:
-        return SB3_POLICIES[policy.__name__]
-    raise ValueError(
-        f"policy={policy!r}: ScratchPPO takes 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy' (or their classes in "
-        "this package), and loads models saved by ScratchPPO or by SB3's PPO with those; a model file with another "
-        "policy was saved by another algorithm"
-    )

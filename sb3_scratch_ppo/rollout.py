@@ -121,3 +121,10 @@ class RolloutStorage:
         for start in range(0, size, batch_size):
             rows = slice(start, start + batch_size)
             yield Minibatch(tree_map(operator.itemgetter(rows), observations), *[a[rows] for a in fields])
+
+
+def stack_observations(observations: list) -> np.ndarray | dict[str, np.ndarray]:
+    """A batch from single observations: arrays stacked, or dicts stacked key by key."""
+    if isinstance(observations[0], dict):
+        return {key: np.stack([obs[key] for obs in observations]) for key in observations[0]}
+    return np.stack(observations)

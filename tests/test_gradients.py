@@ -9,7 +9,7 @@ from torch import nn
 
 from sb3_scratch_ppo.loss import ppo_loss
 from sb3_scratch_ppo.nn import distributions
-from sb3_scratch_ppo.policy import ActorCriticPolicy, FusedActorCritic
+from sb3_scratch_ppo.policy import ActorCriticPolicy
 from sb3_scratch_ppo.rollout import Minibatch
 from tests.reference import sb3_evaluate, sb3_grads, sb3_policy_like
 
@@ -204,9 +204,9 @@ def test_rollout_net_equals_forward(action_space, net_arch, batch, rng):
     x = rng.standard_normal((batch, 6)).astype(np.float32)
     expected = policy.forward(x, deterministic=True)
     net = policy.rollout_net(batch, deterministic=True)
-    fused = isinstance(net, FusedActorCritic)
+    fused = policy.fused_net(batch) is not None
     assert fused == (net_arch != dict(pi=[16], vf=[16, 16]))
-    assert not isinstance(policy.rollout_net(100_000), FusedActorCritic)  # large batches: forward itself
+    assert policy.fused_net(100_000) is None  # large batches: forward itself
     for a, b in zip(net(x), expected, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     policy.params *= 2

@@ -15,13 +15,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
 
 from sb3_scratch_ppo.nn import preprocessing
-from sb3_scratch_ppo.nn.layers import MLP, FlatParameters, ReLU, conv2d_shapes, linear_shapes
+from sb3_scratch_ppo.nn.layers import MLP, ConvCache, FlatParameters, LayerStep, ReLU, conv2d_shapes, linear_shapes
+
+
+class ConvStep(NamedTuple):
+    """What NatureCNN's backprop reads of one convolution + ReLU: the convolution's cache, its output z, y = ReLU(z)."""
+
+    conv: ConvCache
+    z: np.ndarray
+    y: np.ndarray
+
+
+class CnnHead(NamedTuple):
+    """... and of its head: the flattened last activation, the linear layer's output z, the features, and the last
+    activation's (B, H, W, C) shape."""
+
+    flat: np.ndarray
+    z: np.ndarray
+    features: np.ndarray
+    shape: tuple[int, ...]
+
+
+class MlpCache(NamedTuple):
+    """What MlpExtractor's backprop reads: one ``LayerStep`` per layer of the pi tower and of the vf tower."""
+
+    pi: list[LayerStep]
+    vf: list[LayerStep]
 
 
 class FlattenExtractor:
@@ -120,29 +145,31 @@ class NatureCNN:
 
     def forward(self, x: np.ndarray, cache: list | None = None) -> np.ndarray:
         """(B, C, H, W) raw images -> features (B, features_dim); with a list as ``cache``, what ``backprop``
-        needs is appended to it."""
+        needs is appended to it: a ``ConvStep`` per convolution, then the ``CnnHead``."""
         h = np.ascontiguousarray(self.to_float(x).transpose(0, 2, 3, 1))  # channel-last, in one copy
         for conv in self.convs:
-            z = conv.forward(h, cache)
+            conv_cache: list | None = None if cache is None else []
+            z = conv.forward(h, conv_cache)
             h = self.relu.forward(z)
             if cache is not None:
-                cache.append((z, h))
+                cache.append(ConvStep(conv_cache[0], z, h))
         flat = h.transpose(0, 3, 1, 2).reshape(len(h), -1)  # torch's Flatten runs over (C, H, W)
         z = self.linear.forward(flat)
         features = self.relu.forward(z)
         if cache is not None:
-            cache.append((flat, z, features, h.shape))
+            cache.append(CnnHead(flat, z, features, h.shape))
         return features
 
     def backprop(self, g: np.ndarray, cache: list, need_input_grad: bool = False) -> np.ndarray | None:
         """From dL/dfeatures (B, features_dim): write every parameter's gradient; return dL/d(float image) if asked."""
-        flat, z, features, shape = cache[-1]
-        g = self.linear.backprop(flat, self.relu.backprop(z, features, g))
-        b, h, w, c = shape
+        *steps, head = cache
+        g = self.linear.backprop(head.flat, self.relu.backprop(head.z, head.features, g))
+        b, h, w, c = head.shape
         g = g.reshape(b, c, h, w).transpose(0, 2, 3, 1)
         for i in range(len(self.convs) - 1, -1, -1):
-            conv_cache, (z, y) = cache[2 * i], cache[2 * i + 1]
-            g = self.convs[i].backprop(self.relu.backprop(z, y, g), conv_cache, need_input_grad=i > 0 or need_input_grad)
+            step = steps[i]
+            g = self.convs[i].backprop(self.relu.backprop(step.z, step.y, g), step.conv,
+                                       need_input_grad=i > 0 or need_input_grad)
         return None if g is None else g.transpose(0, 3, 1, 2)
 
 
@@ -262,9 +289,9 @@ class MlpExtractor:
         self.policy_net = MLP([params.linear(name) for name in self._layer_names(prefix, "policy_net")], self.activation)
         self.value_net = MLP([params.linear(name) for name in self._layer_names(prefix, "value_net")], self.activation)
 
-    def forward(self, features: np.ndarray, cache: tuple[list, list] | None = None,
+    def forward(self, features: np.ndarray, cache: MlpCache | None = None,
                 vf_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """latent_pi and latent_vf; with ``cache`` = ([], []), what ``backprop`` needs is appended to it. The vf tower
+        """latent_pi and latent_vf; with an ``MlpCache``, what ``backprop`` needs is appended to its lists. The vf tower
         reads ``vf_features`` when the value function has a features extractor of its own."""
         pi_cache, vf_cache = cache if cache is not None else (None, None)
         vf_features = features if vf_features is None else vf_features
@@ -276,12 +303,12 @@ class MlpExtractor:
     def forward_critic(self, features: np.ndarray) -> np.ndarray:
         return self.value_net.forward(features)
 
-    def backprop(self, g_latent_pi: np.ndarray, g_latent_vf: np.ndarray, cache: tuple[list, list],
+    def backprop(self, g_latent_pi: np.ndarray, g_latent_vf: np.ndarray, cache: MlpCache,
                  need_features_grad: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
         """Write both towers' gradients from dL/dlatent_pi and dL/dlatent_vf; return dL/dfeatures through each tower
         if asked (a features extractor that learns needs them; the flatten extractor does not)."""
-        g_pi = self.policy_net.backprop(g_latent_pi, cache[0], need_features_grad)
-        g_vf = self.value_net.backprop(g_latent_vf, cache[1], need_features_grad)
+        g_pi = self.policy_net.backprop(g_latent_pi, cache.pi, need_features_grad)
+        g_vf = self.value_net.backprop(g_latent_vf, cache.vf, need_features_grad)
         return (g_pi, g_vf) if need_features_grad else None
 
 

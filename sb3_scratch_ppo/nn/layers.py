@@ -213,6 +213,22 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     return ones
 
 
+class LayerStep(NamedTuple):
+    """What MLP's backprop reads of one layer: the layer, its input x, its output z and y = activation(z)."""
+
+    layer: Any
+    x: np.ndarray
+    z: np.ndarray
+    y: np.ndarray
+
+
+class ConvCache(NamedTuple):
+    """What Conv2d's backprop reads: the im2col columns and the input's (B, H, W, C) shape."""
+
+    cols: np.ndarray
+    x_shape: tuple[int, ...]
+
+
 class MLP:
     """Linear layers, each followed by the activation (SB3's ``nn.Sequential`` of Linear and activation pairs)."""
 
@@ -226,7 +242,7 @@ class MLP:
             z = layer.forward(x)
             y = self.activation.forward(z)
             if cache is not None:
-                cache.append((layer, x, z, y))
+                cache.append(LayerStep(layer, x, z, y))
             x = y
         return x
 
@@ -234,8 +250,9 @@ class MLP:
         """Backpropagate dL/d(output) through the cached layers, writing their weight and bias gradients; return
         dL/d(input) if asked (with no layers, the input is the output)."""
         for i in range(len(cache) - 1, -1, -1):
-            layer, x, z, y = cache[i]
-            g = layer.backprop(x, self.activation.backprop(z, y, g), need_input_grad=i > 0 or need_input_grad)
+            step = cache[i]
+            g_z = self.activation.backprop(step.z, step.y, g)
+            g = step.layer.backprop(step.x, g_z, need_input_grad=i > 0 or need_input_grad)
         return g if need_input_grad else None
 
 
@@ -280,10 +297,10 @@ class Conv2d(NamedTuple):
         z = cols @ self.matrix().T
         z += self.bias
         if cache is not None:
-            cache.append((cols, x.shape))
+            cache.append(ConvCache(cols, x.shape))
         return z.reshape(*self.out_shape(x.shape), -1)
 
-    def backprop(self, g: np.ndarray, cache: tuple, need_input_grad: bool = True) -> np.ndarray | None:
+    def backprop(self, g: np.ndarray, cache: ConvCache, need_input_grad: bool = True) -> np.ndarray | None:
         """From dL/dz (B, H_out, W_out, out): write dL/dW = g^T cols and dL/db = sum g; return dL/dx (B, H, W, C),
         the columns' gradient added back onto the input window by window (col2im: kh * kw array additions).
 

@@ -1,0 +1,79 @@
+"""ScratchPPO's ``load`` and ``save``: SB3's zip format, read without unpickling (``model_file.py``), written by SB3's
+own ``save`` with SB3's class names, so that either library loads the other's files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from stable_baselines3.common.utils import FloatSchedule
+
+from sb3_scratch_ppo.checks import check_hyperparameters
+from sb3_scratch_ppo.files.model_file import ModelFileError, decode, read
+from sb3_scratch_ppo.policy import SB3_POLICIES
+from sb3_scratch_ppo.schedules import UnreadableSchedule
+
+if TYPE_CHECKING:
+    from sb3_scratch_ppo.ppo import ScratchPPO
+
+
+def load_model(cls: type[ScratchPPO], path, env=None, device="auto", custom_objects: dict[str, Any] | None = None,
+               print_system_info: bool = False, **kwargs) -> ScratchPPO:
+    """Load a model saved by ScratchPPO or SB3's PPO, as SB3's ``load`` does, but nothing in the file is
+    unpickled or imported: ``data`` is read as JSON, only PPO's keys, type-checked; tensors weights-only.
+
+    With ``env``, its spaces are checked against the file's; without, the spaces are rebuilt from the file where
+    its description is exact. The last observations are never read (they are pickled), so the env is reset
+    before training, as SB3's ``force_reset=True`` (the default) does. ``custom_objects``: SB3's meaning.
+    """
+    file = read(path)
+    if print_system_info:
+        print("== SAVED MODEL SYSTEM INFO ==\n" + file.system_info)
+    if env is not None:
+        verbose = file.data.get("verbose")
+        env = cls._wrap_env(env, verbose if isinstance(verbose, int) else 0)
+    data = decode(file, custom_objects, None if env is None else (env.observation_space, env.action_space))
+    if "policy_kwargs" in kwargs and kwargs["policy_kwargs"] != data.get("policy_kwargs", {}):
+        raise ValueError(f"The specified policy kwargs do not equal the stored policy kwargs."
+                         f"Stored kwargs: {data.get('policy_kwargs')}, specified kwargs: {kwargs['policy_kwargs']}")
+    if env is not None:
+        data["n_envs"] = env.num_envs  # as SB3 (its issue #1018)
+    model = cls(policy=data.pop("policy_class"), env=env, device=device, _init_setup_model=False)
+    model.__dict__.update(data)  # only the keys model_file.decode knows
+    model.__dict__.update(kwargs)
+    try:
+        check_hyperparameters(**{k: getattr(model, k) for k in ("learning_rate", "n_steps", "batch_size", "n_epochs",
+                              "gamma", "gae_lambda", "clip_range", "clip_range_vf", "ent_coef", "vf_coef",
+                              "max_grad_norm", "target_kl")})
+    except ValueError as e:
+        raise ModelFileError(f"{file.name}: {e}") from e
+    unreadable = model.learning_rate if isinstance(model.learning_rate, UnreadableSchedule) else None
+    if unreadable is not None:
+        model.learning_rate = 0.0  # to build the optimizer; its saved state then sets the rate it had
+    model._setup_model()
+    model.set_parameters(file.params, exact_match=True, device=device)
+    if unreadable is not None:  # predict works; learn() says what to pass
+        model.learning_rate = unreadable
+        model.lr_schedule = FloatSchedule(unreadable)
+    if model.use_sde:
+        model.policy.reset_noise()
+    return model
+
+
+def save_model(model: ScratchPPO, base_save: Callable, path, exclude=None, include=None) -> None:
+    """SB3's save, naming SB3's policy and extractor classes in the file (the weights have their layout): SB3's
+    ``PPO.load`` then builds its own torch policy from the file, and ScratchPPO.load maps them back to ours."""
+    import stable_baselines3.common.policies as sb3_policies
+    import stable_baselines3.common.torch_layers as sb3_layers
+
+    ours, ours_kwargs = model.policy_class, model.policy_kwargs
+    name = {cls: n for n, cls in SB3_POLICIES.items()}.get(ours)
+    extractor = model.policy_kwargs.get("features_extractor_class")
+    try:
+        if name is not None:
+            model.policy_class = getattr(sb3_policies, name)
+        if isinstance(extractor, type) and extractor.__module__ == "sb3_scratch_ppo.nn.extractors":
+            model.policy_kwargs = {**ours_kwargs, "features_extractor_class": getattr(sb3_layers, extractor.__name__)}
+        base_save(path, exclude, include)
+    finally:
+        model.policy_class, model.policy_kwargs = ours, ours_kwargs

@@ -1,0 +1,128 @@
+"""SB3's policy API on our NumPy actor-critic: what SB3's ``BaseModel`` and ``BasePolicy`` offer users and SB3's own
+code (predict, obs_to_tensor, scale_action, set_training_mode, to, parameters, state_dict / load_state_dict in SB3's
+layout). A mixin: ``ActorCriticPolicy`` (policy.py) is the network, this is how SB3 talks to it."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.preprocessing import is_image_space, maybe_transpose
+from stable_baselines3.common.utils import is_vectorized_observation
+
+from sb3_scratch_ppo.optimizer import to_numpy
+
+
+class SB3PolicyAPI:
+    """SB3's policy surface over the network's ``preprocess``, ``actions_from``, ``env_actions`` and ``param_views``."""
+
+    observation_space: spaces.Space
+    action_space: spaces.Space
+    param_views: OrderedDict[str, np.ndarray]
+
+    def unscale_action(self, scaled_action: np.ndarray) -> np.ndarray:
+        """SB3's: from [-1, 1] to [low, high]."""
+        low, high = self.action_space.low, self.action_space.high
+        return low + (0.5 * (scaled_action + 1.0) * (high - low))
+
+    def scale_action(self, action: np.ndarray) -> np.ndarray:
+        """SB3's: from [low, high] to [-1, 1]."""
+        low, high = self.action_space.low, self.action_space.high
+        return 2.0 * ((action - low) / (high - low)) - 1.0
+
+    def obs_to_tensor(self, observation: Any) -> tuple[Any, bool]:
+        """SB3's obs_to_tensor: one observation or a batch (per key for dicts; channel-last images transposed) ->
+        the network input, and whether it was a batch."""
+        if isinstance(observation, dict):
+            if not isinstance(self.observation_space, spaces.Dict):
+                raise ValueError(f"predict() got a dict observation, but the observation space is "
+                                 f"{self.observation_space}; dict observations need a Dict space and MultiInputPolicy")
+            batch, vectorized = {}, False
+            for key, obs in observation.items():
+                space = self.observation_space.spaces[key]
+                obs = maybe_transpose(obs, space) if is_image_space(space) else np.array(obs)
+                vectorized = vectorized or is_vectorized_observation(obs, space)
+                batch[key] = obs.reshape((-1, *space.shape))
+            return self.preprocess(batch), vectorized
+        if isinstance(self.observation_space, spaces.Dict):
+            raise ValueError(f"predict() got a {type(observation).__name__}, but the observation space is "
+                             f"{self.observation_space}: pass a dict with its keys")
+        if is_image_space(self.observation_space):
+            observation = maybe_transpose(observation, self.observation_space)  # channel-last images are accepted too
+        observation = np.array(observation)
+        vectorized = is_vectorized_observation(observation, self.observation_space)
+        return self.preprocess(observation.reshape((-1, *self.observation_space.shape))), vectorized
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
+        """SB3's BasePolicy.predict: actions for one observation or a batch, Box actions clipped to the bounds."""
+        if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
+            raise ValueError(
+                "You have passed a tuple to the predict() function instead of a Numpy array or a Dict. "
+                "You are probably mixing Gym API with SB3 VecEnv API: `obs, info = env.reset()` (Gym) "
+                "vs `obs = vec_env.reset()` (SB3 VecEnv)."
+            )
+        x, vectorized = self.obs_to_tensor(observation)
+        actions = np.asarray(self.actions_from(x, deterministic)).reshape((-1, *self.action_space.shape))
+        if isinstance(self.action_space, spaces.Box):
+            actions = self.env_actions(actions)
+        if not vectorized:
+            actions = actions.squeeze(axis=0)
+        return actions, state
+
+    def set_training_mode(self, mode: bool) -> None:
+        """No dropout or batch norm here: nothing changes between training and evaluation."""
+
+    def to(self, device: Any) -> SB3PolicyAPI:
+        """Computation stays on the CPU; accepted for SB3 compatibility."""
+        return self
+
+    def parameters(self) -> list[np.ndarray]:
+        """Per-parameter views into the flat buffer, in SB3's order."""
+        return list(self.param_views.values())
+
+    def state_views(self) -> OrderedDict[str, np.ndarray]:
+        """SB3's state_dict layout, as views of our parameters. SB3 registers the features extractor three times
+        (``features_extractor``, ``pi_features_extractor``, ``vf_features_extractor``: the same module when shared;
+        else the vf one is its own): the same keys, in SB3's order, with the copies as views of the one we hold."""
+        views = OrderedDict()
+        extractor = [(name, v) for name, v in self.param_views.items() if name.startswith("features_extractor.")]
+        vf_own = [(name, v) for name, v in self.param_views.items() if name.startswith("vf_features_extractor.")]
+        head = [(name, v) for name, v in self.param_views.items() if name == "log_std"]
+        views.update(head)
+        views.update(extractor)
+        views.update((f"pi_{name}", v) for name, v in extractor)
+        views.update(vf_own or [(f"vf_{name}", v) for name, v in extractor])
+        views.update((name, v) for name, v in self.param_views.items() if name not in views)
+        return views
+
+    def state_dict(self) -> OrderedDict[str, Any]:
+        """SB3's state_dict: the same keys and shapes, as float32 torch tensors (copies)."""
+        import torch  # only for SB3's file format and weight exchange
+
+        return OrderedDict((name, torch.tensor(np.array(view, dtype=np.float32))) for name, view in self.state_views().items())
+
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
+        """Copy weights from an SB3 state_dict (torch tensors or arrays). The extractor's copies under
+        ``pi_features_extractor`` (and ``vf_features_extractor`` when shared) are written to the same parameters."""
+        views = self.state_views()
+        missing = [k for k in views if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in views]
+        if strict and (missing or unexpected):
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {type(self).__name__}: missing keys {missing}, "
+                f"unexpected keys {unexpected}. The file was probably saved for another network "
+                f"(net_arch, observation or action space); this policy has {list(views)}"
+            )
+        for name, value in state_dict.items():
+            if name not in views:
+                continue
+            array = to_numpy(value)
+            if array.shape != views[name].shape:
+                raise RuntimeError(
+                    f"Error(s) in loading state_dict for {type(self).__name__}: size mismatch for {name}: "
+                    f"copying a param with shape {tuple(array.shape)}, the shape in the current model is "
+                    f"{views[name].shape}"
+                )
+            views[name][...] = array
