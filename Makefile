@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 # Tests run in parallel processes, one per core.
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint bench parity clean
+.PHONY: run test test-fast lint bench parity clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +31,22 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
 run: $(VENV)/.installed
 	$(PY) -m sb3_scratch_ppo run
 
-# The live reward-parity test runs its own worker processes (one per core), so it runs after the others, not beside them.
+# Everything, as CI runs it. The live reward-parity test runs its own worker processes (one per core), so it runs
+# after the others, not beside them.
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -n $(PYTEST_WORKERS) tests --deselect tests/test_reward_parity.py
 	$(PY) -m pytest tests/test_reward_parity.py
 
-# ruff with SB3's settings (pyproject.toml); CI runs it before the tests.
-lint: $(VENV)/.installed-test
+# For daily work: every test not marked slow (no long training, subprocess CLIs, wheel install or Ray head).
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -n $(PYTEST_WORKERS) tests -m "not slow"
+
+# ruff with SB3's settings (pyproject.toml); CI runs it before the tests. It needs ruff alone, not the test install.
+$(VENV)/.installed-lint: pyproject.toml | $(PY)
+	$(PIP) install "ruff>=0.6"
+	touch $@
+
+lint: $(VENV)/.installed-lint
 	$(PY) -m ruff check .
 
 bench: $(VENV)/.installed-test

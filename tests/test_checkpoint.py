@@ -1,14 +1,14 @@
-"""Exact resume (sb3_scratch_ppo/checkpoint.py): training killed with SIGKILL at a random moment and resumed in a new
-process from its last checkpoint ends with the weights of an uninterrupted run, bit for bit, on the fast path."""
+"""Exact resume (sb3_scratch_ppo/checkpoint.py): training killed with SIGKILL and resumed in a new process from its
+last checkpoint ends with the weights of an uninterrupted run, bit for bit, on the fast path. The kill comes from
+inside the process at a point drawn by a seeded generator and printed (mid-rollout, mid-update, or mid-write of a
+checkpoint), so it does not depend on the machine's speed and a failure replays."""
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 import zipfile
 from pathlib import Path
 
@@ -24,12 +24,18 @@ from sb3_scratch_ppo.files import model_file
 
 TOTAL = 30_000
 SCRIPT = textwrap.dedent("""
+    import itertools
+    import os
+    import signal
     import sys
     import numpy as np
+    from stable_baselines3.common.callbacks import BaseCallback, CallbackList
     from stable_baselines3.common.vec_env import VecNormalize
     from sb3_scratch_ppo import ResumableCheckpointCallback, ScratchPPO, latest, load_checkpoint, zoo
 
     mode, folder, total, normalize = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+    kill_where, kill_at = (sys.argv[5].split(":") + ["0"])[:2] if len(sys.argv) > 5 else ("", "0")
+    kill_at = int(kill_at)
     config = zoo.load("CartPole-v1")
 
     def make():
@@ -42,8 +48,21 @@ SCRIPT = textwrap.dedent("""
         model.learn(total - model.num_timesteps, reset_num_timesteps=False)
     else:
         model = ScratchPPO(config.policy, make(), seed=0, **config.kwargs)
-        callback = ResumableCheckpointCallback(2_048, folder) if mode == "run" else None
-        model.learn(total, callback=callback)
+        callbacks = [ResumableCheckpointCallback(2_048, folder)] if mode == "run" else []
+        if kill_where == "rollout":  # at env step kill_at, between two steps of a rollout
+            class Kill(BaseCallback):
+                def _on_step(self):
+                    if self.num_timesteps >= kill_at:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return True
+            callbacks.append(Kill())
+        elif kill_where == "update":  # before the kill_at-th Adam step, in the middle of an update
+            step, count = model.policy.optimizer.step, itertools.count(1)
+            model.policy.optimizer.step = lambda: os.kill(os.getpid(), signal.SIGKILL) if next(count) == kill_at else step()
+        elif kill_where == "write":  # the kill_at-th checkpoint written to its temporary file, not yet renamed
+            replace, count = os.replace, itertools.count(1)
+            os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL) if next(count) == kill_at else replace(*a)
+        model.learn(total, callback=CallbackList(callbacks))
     np.save(f"{folder}/{mode}.npy", model.policy.params)
 """)
 
@@ -56,25 +75,30 @@ def python(tmp_path: Path, *args: str, **kwargs) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
-@pytest.mark.parametrize("normalize", [False, True])
-def test_killed_training_resumes_to_the_same_weights(tmp_path, normalize):
-    flag = "1" if normalize else "0"
+def kill_point(where: str, seed: int) -> str:
+    """Where the run kills itself, after its first checkpoint (2,048 steps: 8 rollouts of 256, 20 Adam steps each), at
+    a seeded draw: an env step, the Adam step it dies before, or which checkpoint (2nd to 12th) dies unrenamed."""
+    rng = np.random.default_rng(seed)
+    low, high = {"rollout": (2_100, TOTAL - 256), "update": (170, TOTAL // 256 * 20 - 20), "write": (2, 13)}[where]
+    return f"{where}:{rng.integers(low, high)}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("normalize, where", [(False, "rollout"), (True, "update"), (False, "write"), (True, "write")])
+def test_killed_training_resumes_to_the_same_weights(tmp_path, normalize, where):
+    flag, kill = ("1" if normalize else "0"), kill_point(where, seed=int(normalize))
     full = python(tmp_path, "full", str(tmp_path), str(TOTAL), flag)
-    run = python(tmp_path, "run", str(tmp_path), str(TOTAL), flag)
-    deadline = time.time() + 300
-    while not checkpoints(tmp_path) and run.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 1.0))  # then a random moment: mid-rollout, mid-update or mid-write
-    run.send_signal(signal.SIGKILL)
-    run.wait()
+    run = python(tmp_path, "run", str(tmp_path), str(TOTAL), flag, kill)
+    run.wait(timeout=600)
+    assert run.returncode == -signal.SIGKILL, f"{kill}: {run.stdout.read()}"  # it died where it was told to
     assert checkpoints(tmp_path), run.stdout.read()
     resumed = python(tmp_path, "resume", str(tmp_path), str(TOTAL), flag)
     out, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, out
     assert full.wait(timeout=600) == 0, full.stdout.read()
     at = int(out.split("resumed at ")[1].split()[0])
-    assert 0 < at < TOTAL
-    np.testing.assert_array_equal(np.load(tmp_path / "resume.npy"), np.load(tmp_path / "full.npy"))
+    assert 0 < at < TOTAL, kill
+    np.testing.assert_array_equal(np.load(tmp_path / "resume.npy"), np.load(tmp_path / "full.npy"), err_msg=kill)
 
 
 def test_a_checkpoint_is_a_model_file_without_pickles(tmp_path):

@@ -4,9 +4,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_scratch_ppo import load_checkpoint, zoo
+
+pytestmark = pytest.mark.slow  # minutes of training or subprocesses: `make test-fast` leaves it out
 
 
 def test_run_trains_evaluates_and_saves_a_gsde_entry(tmp_path):

@@ -11,6 +11,8 @@ import pytest
 
 from sb3_scratch_ppo import parity, zoo
 
+pytestmark = pytest.mark.slow  # minutes of training or subprocesses: `make test-fast` leaves it out
+
 OBSERVATIONS = zoo.OBSERVATIONS_PATH
 
 

@@ -4,7 +4,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from sb3_scratch_ppo import zoo
+
+pytestmark = pytest.mark.slow  # minutes of training or subprocesses: `make test-fast` leaves it out
 
 
 def parity(tmp_path, *args):

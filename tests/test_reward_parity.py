@@ -10,9 +10,12 @@ its final deterministic evaluation reaches CartPole's threshold, 475, on most se
 """
 
 import numpy as np
+import pytest
 
 from sb3_scratch_ppo import parity
 from sb3_scratch_ppo.parity import sweep
+
+pytestmark = pytest.mark.slow  # minutes of training or subprocesses: `make test-fast` leaves it out
 
 SEEDS = 30
 CONTROL_SEEDS = 8

@@ -17,6 +17,8 @@ import pytest
 from sb3_scratch_ppo import parity
 from sb3_scratch_ppo.parity import sweep
 
+pytestmark = pytest.mark.slow  # minutes of training or subprocesses: `make test-fast` leaves it out
+
 SEEDS = 3
 N_TASKS = 2 * SEEDS  # sb3 and scratch
 # What a run is; wall time, speed, versions and command say how it was made, not what it learned.

@@ -19,6 +19,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from sb3_scratch_ppo import ScratchPPO
 from sb3_scratch_ppo.zoo import config as zoo_config
 
+pytestmark = pytest.mark.slow  # minutes of training or subprocesses: `make test-fast` leaves it out
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
