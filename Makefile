@@ -33,9 +33,10 @@ run: $(VENV)/.installed
 
 # Everything, as CI runs it. The live reward-parity test runs its own worker processes (one per core), so it runs
 # after the others, not beside them.
+# REQUIRE_EXTRAS=1: a test whose extra is missing fails here instead of skipping (tests/extras.py).
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -n $(PYTEST_WORKERS) tests --deselect tests/test_reward_parity.py
-	$(PY) -m pytest tests/test_reward_parity.py
+	REQUIRE_EXTRAS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) tests --deselect tests/test_reward_parity.py
+	REQUIRE_EXTRAS=1 $(PY) -m pytest tests/test_reward_parity.py
 
 # For daily work: every test not marked slow (no long training, subprocess CLIs, wheel install or Ray head).
 test-fast: $(VENV)/.installed-test

@@ -10,6 +10,7 @@ evaluation: a policy that has not learned scores 0 on MiniGrid and about -10 on 
 import pytest
 
 from sb3_scratch_ppo import parity, zoo
+from tests.extras import require
 
 pytestmark = pytest.mark.slow  # minutes of training or subprocesses: `make test-fast` leaves it out
 
@@ -19,6 +20,8 @@ OBSERVATIONS = zoo.OBSERVATIONS_PATH
 @pytest.mark.parametrize("learner", ["sb3", "scratch"])
 @pytest.mark.parametrize("env_id", ["MiniGrid-Empty-5x5-v0", "SimpleMultiObs-v0"])
 def test_reaches_the_reward_threshold(env_id, learner):
+    if env_id.startswith("MiniGrid"):
+        require("minigrid")
     run = parity.run_one(env_id, learner, seed=0, config_path=str(OBSERVATIONS))
     assert run.n_timesteps == zoo.load(env_id, OBSERVATIONS).n_timesteps
     threshold = parity.reward_threshold(env_id)

@@ -16,6 +16,7 @@ import pytest
 
 from sb3_scratch_ppo import parity
 from sb3_scratch_ppo.parity import sweep
+from tests.extras import require
 
 pytestmark = pytest.mark.slow  # minutes of training or subprocesses: `make test-fast` leaves it out
 
@@ -26,9 +27,26 @@ OUTCOME = ("env_id", "learner", "seed", "n_timesteps", "timesteps", "curve", "fi
 
 
 def sweep_cmd(results: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "sb3_scratch_ppo", "parity", "--env", "CartPole-v1", "--seeds", str(SEEDS),
-            "--timesteps", "1024", "--no-control", "--workers", "2", "--results", str(results),
-            "--report", str(results.parent / "report.md"), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "sb3_scratch_ppo",
+        "parity",
+        "--env",
+        "CartPole-v1",
+        "--seeds",
+        str(SEEDS),
+        "--timesteps",
+        "1024",
+        "--no-control",
+        "--workers",
+        "2",
+        "--results",
+        str(results),
+        "--report",
+        str(results.parent / "report.md"),
+        *extra,
+    ]
 
 
 def rows(path: Path) -> dict[tuple, dict]:
@@ -56,8 +74,9 @@ def run_sweep(results: Path, env: dict | None = None, *extra: str) -> str:
 
 def kill_when_first_run_lands(results: Path, env: dict | None = None, *extra: str) -> dict[tuple, dict]:
     """Start a sweep, SIGKILL it (and its worker processes) as soon as the first finished run is in the file."""
-    proc = subprocess.Popen(sweep_cmd(results, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=environ(env), start_new_session=True)
+    proc = subprocess.Popen(
+        sweep_cmd(results, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environ(env), start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 300
         while not results.exists():
@@ -128,15 +147,29 @@ def _free_port() -> int:
 def test_ray_backend_killed_and_resumed_gives_the_local_pools_rows(tmp_path, reference):
     """A Ray head on loopback, as a cluster would run it; RAY_ADDRESS alone selects the Ray backend.
     Both learners are deterministic per seed (torch on CPU at one thread), so the rows are equal bit for bit."""
+    require("ray")
     ray_bin = Path(sys.executable).parent / "ray"
     port = _free_port()
     # Ray turns 127.0.0.1 into the machine's outward address unless told the cluster is this one machine:
     # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 keeps the head, its workers and the driver on loopback.
     loopback = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
     head_env = environ({**loopback, "RAY_worker_niceness": "0"})
-    start = subprocess.run([str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                            "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
-                           capture_output=True, text=True, timeout=120, env=head_env)
+    start = subprocess.run(
+        [
+            str(ray_bin),
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=head_env,
+    )
     assert start.returncode == 0, start.stderr[-3000:]
     try:
         env = {**loopback, "RAY_ADDRESS": f"127.0.0.1:{port}"}
@@ -168,12 +201,20 @@ def test_tasks_run_env_by_env_sb3_first(tmp_path, monkeypatch):
     monkeypatch.setitem(sweep.BACKENDS, "recording", backend)
     results = tmp_path / "results.json"
     parity.merge_results(results, [parity.Run("Pendulum-v1", "sb3", 0, 100, [100], [1.0], 1.0, [1.0], 1.0)])
-    sweep.run_all(sweep.plan(["Pendulum-v1", "Acrobot-v1"], 2), results, n_timesteps=100, progress=False,
-                  backend="recording")
-    assert seen == [("Pendulum-v1", "sb3", 1), ("Pendulum-v1", "control", 0), ("Pendulum-v1", "scratch", 0),
-                    ("Pendulum-v1", "control", 1), ("Pendulum-v1", "scratch", 1),
-                    ("Acrobot-v1", "sb3", 0), ("Acrobot-v1", "sb3", 1), ("Acrobot-v1", "control", 0),
-                    ("Acrobot-v1", "scratch", 0), ("Acrobot-v1", "control", 1), ("Acrobot-v1", "scratch", 1)]
+    sweep.run_all(sweep.plan(["Pendulum-v1", "Acrobot-v1"], 2), results, n_timesteps=100, progress=False, backend="recording")
+    assert seen == [
+        ("Pendulum-v1", "sb3", 1),
+        ("Pendulum-v1", "control", 0),
+        ("Pendulum-v1", "scratch", 0),
+        ("Pendulum-v1", "control", 1),
+        ("Pendulum-v1", "scratch", 1),
+        ("Acrobot-v1", "sb3", 0),
+        ("Acrobot-v1", "sb3", 1),
+        ("Acrobot-v1", "control", 0),
+        ("Acrobot-v1", "scratch", 0),
+        ("Acrobot-v1", "control", 1),
+        ("Acrobot-v1", "scratch", 1),
+    ]
 
 
 def test_auto_seeds_are_fixed_by_the_pilot_alone(tmp_path, monkeypatch):
@@ -191,8 +232,11 @@ def test_auto_seeds_are_fixed_by_the_pilot_alone(tmp_path, monkeypatch):
         return parity.Run("Acrobot-v1", learner, seed, 100, [100], [value], value, [value], 1.0)
 
     # Pilot: 100 +- 12 (standard deviation 12.6, margin 10: about 35 seeds); later seeds: exactly 100.
-    pilot = [run(learner, seed, 100 + 12 * (-1) ** seed) for learner in ("sb3", "scratch", "control")
-             for seed in range(parity.PILOT_SEEDS)]
+    pilot = [
+        run(learner, seed, 100 + 12 * (-1) ** seed)
+        for learner in ("sb3", "scratch", "control")
+        for seed in range(parity.PILOT_SEEDS)
+    ]
     later = [run(learner, seed, 100.0) for learner in ("sb3", "scratch") for seed in range(parity.PILOT_SEEDS, 30)]
     results = tmp_path / "results.json"
     parity.merge_results(results, pilot + later)
@@ -200,5 +244,6 @@ def test_auto_seeds_are_fixed_by_the_pilot_alone(tmp_path, monkeypatch):
     from_all = max(parity.analyse(pilot + later, "Acrobot-v1").seeds_needed.values())
     assert 30 < from_pilot <= 40 and from_all < 30  # the later seeds alone would say: enough already
     sweep.sweep(["Acrobot-v1"], "auto", results, n_timesteps=100, progress=False, backend="recording")
-    assert sorted(seen) == sorted(("Acrobot-v1", learner, seed) for learner in ("sb3", "scratch")
-                                  for seed in range(30, from_pilot))
+    assert sorted(seen) == sorted(
+        ("Acrobot-v1", learner, seed) for learner in ("sb3", "scratch") for seed in range(30, from_pilot)
+    )
