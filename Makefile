@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 # Tests run in parallel processes, one per core.
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-fast lint bench parity clean
+.PHONY: run test test-fast lint format bench parity clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,13 +42,19 @@ test: $(VENV)/.installed-test
 test-fast: $(VENV)/.installed-test
 	$(PY) -m pytest -n $(PYTEST_WORKERS) tests -m "not slow"
 
-# ruff with SB3's settings (pyproject.toml); CI runs it before the tests. It needs ruff alone, not the test install.
+# ruff with SB3's settings (pyproject.toml): the linter, and the formatter at SB3's line length (127) as a check; CI
+# runs it before the tests. It needs ruff alone, not the test install. `make format` rewrites the files.
 $(VENV)/.installed-lint: pyproject.toml | $(PY)
 	$(PIP) install "ruff>=0.6"
 	touch $@
 
 lint: $(VENV)/.installed-lint
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(VENV)/.installed-lint
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_cartpole_env.py

@@ -62,8 +62,7 @@ def worker(spec: dict) -> dict:
 
 
 def run_worker(spec: dict) -> dict:
-    out = subprocess.run([sys.executable, str(HERE), "--worker", json.dumps(spec)], capture_output=True, text=True,
-                         cwd=REPO)
+    out = subprocess.run([sys.executable, str(HERE), "--worker", json.dumps(spec)], capture_output=True, text=True, cwd=REPO)
     if out.returncode != 0:
         raise RuntimeError(f"worker {spec} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -102,18 +101,24 @@ def main() -> None:
         results = {learner: [] for learner in LEARNERS}
         for repeat in range(args.repeats):
             for learner in LEARNERS:
-                r = run_worker(dict(env_id=env_id, config_file=config_file, learner=learner, seed=repeat,
-                                    timesteps=steps))
+                r = run_worker(dict(env_id=env_id, config_file=config_file, learner=learner, seed=repeat, timesteps=steps))
                 results[learner].append(r)
-                print(f"{env_id} {learner} seed {repeat}: {r['steps_per_s']:,.0f} steps/s, {r['wall']:.1f} s, "
-                      f"env {r['env_s'] / r['wall']:.0%}", flush=True)
-        med = {learner: {key: statistics.median(r[key] for r in rs) for key in ("wall", "steps_per_s", "env_s")}
-               for learner, rs in results.items()}
+                print(
+                    f"{env_id} {learner} seed {repeat}: {r['steps_per_s']:,.0f} steps/s, {r['wall']:.1f} s, "
+                    f"env {r['env_s'] / r['wall']:.0%}",
+                    flush=True,
+                )
+        med = {
+            learner: {key: statistics.median(r[key] for r in rs) for key in ("wall", "steps_per_s", "env_s")}
+            for learner, rs in results.items()
+        }
         sb3, ours = med["sb3"], med["scratch"]
         algo_ratio = (sb3["wall"] - sb3["env_s"]) / (ours["wall"] - ours["env_s"])
-        rows.append(f"| {env_id} | {config.policy} | {config.n_envs} | {steps:,} | {sb3['steps_per_s']:,.0f} | "
-                    f"{ours['steps_per_s']:,.0f} | {ours['steps_per_s'] / sb3['steps_per_s']:.1f}x | "
-                    f"{sb3['env_s'] / sb3['wall']:.0%} | {ours['env_s'] / ours['wall']:.0%} | {algo_ratio:.1f}x |")
+        rows.append(
+            f"| {env_id} | {config.policy} | {config.n_envs} | {steps:,} | {sb3['steps_per_s']:,.0f} | "
+            f"{ours['steps_per_s']:,.0f} | {ours['steps_per_s'] / sb3['steps_per_s']:.1f}x | "
+            f"{sb3['env_s'] / sb3['wall']:.0%} | {ours['env_s'] / ours['wall']:.0%} | {algo_ratio:.1f}x |"
+        )
 
     command = f"python benchmarks/bench_configs.py --timesteps {args.timesteps} --repeats {args.repeats}"
     if args.env:

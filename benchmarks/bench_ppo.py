@@ -68,6 +68,7 @@ def config_kwargs(config: str) -> tuple[int, dict]:
 
 # --- one training run, in its own process ---------------------------------------------------------
 
+
 def worker(spec: dict) -> dict:
     import resource
 
@@ -91,8 +92,11 @@ def worker(spec: dict) -> dict:
     if spec.get("width"):
         kwargs["policy_kwargs"] = dict(kwargs.get("policy_kwargs") or {}, net_arch=[spec["width"]] * 2)
     seed = spec["seed"]
-    env = (make_vec_env("ScratchCartPole-v0", n_envs=n_envs, seed=seed) if spec["env"] == "fast"
-           else sb3_make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed))
+    env = (
+        make_vec_env("ScratchCartPole-v0", n_envs=n_envs, seed=seed)
+        if spec["env"] == "fast"
+        else sb3_make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed)
+    )
     algo = ScratchPPO if spec["algo"] == "scratch" else PPO
     model = algo("MlpPolicy", env, seed=seed, **kwargs)
 
@@ -123,8 +127,13 @@ def worker(spec: dict) -> dict:
     clock = Clock()
     model.learn(spec["timesteps"], callback=clock)
     wall = time.perf_counter() - clock.start - clock.eval_time
-    return {"steps_per_s": model.num_timesteps / wall, "wall": wall, "to_475": clock.reached,
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "threads": threads}
+    return {
+        "steps_per_s": model.num_timesteps / wall,
+        "wall": wall,
+        "to_475": clock.reached,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "threads": threads,
+    }
 
 
 def run_worker(spec: dict) -> dict:
@@ -136,6 +145,7 @@ def run_worker(spec: dict) -> dict:
 
 
 # --- the floor: the pieces alone, for the same shapes and call counts ------------------------------
+
 
 def floor(config: str, timesteps: int, env_kind: str) -> dict:
     """Seconds for the env steps alone, the rollout forwards alone and the training forward+backward alone."""
@@ -165,8 +175,9 @@ def floor(config: str, timesteps: int, env_kind: str) -> dict:
             env.step(a)
         env_time = time.perf_counter() - t0
 
-        policy = ActorCriticPolicy(env.observation_space, env.action_space, lambda _: 3e-4, seed=0,
-                                   **(kwargs.get("policy_kwargs") or {}))
+        policy = ActorCriticPolicy(
+            env.observation_space, env.action_space, lambda _: 3e-4, seed=0, **(kwargs.get("policy_kwargs") or {})
+        )
         obs = np.random.default_rng(1).standard_normal((n_envs, 4)).astype(np.float32)
         net = policy.rollout_net(n_envs)  # as collect_rollouts runs it
         t0 = time.perf_counter()
@@ -188,6 +199,7 @@ def floor(config: str, timesteps: int, env_kind: str) -> dict:
 
 # --- the report ------------------------------------------------------------------------------------
 
+
 def med_range(values: list[float], fmt: str = "{:,.0f}") -> str:
     if not values:
         return "n/a"
@@ -204,22 +216,37 @@ def against(rev: str, args) -> None:
             for seed in range(args.repeats):
                 for env_kind in ("dummy", "fast"):
                     for tree, src in trees.items():
-                        spec = dict(algo="scratch", env=env_kind, threads=1, config=config, seed=seed,
-                                    timesteps=args.timesteps, eval_freq=0, src=src)
+                        spec = dict(
+                            algo="scratch",
+                            env=env_kind,
+                            threads=1,
+                            config=config,
+                            seed=seed,
+                            timesteps=args.timesteps,
+                            eval_freq=0,
+                            src=src,
+                        )
                         r = run_worker(spec)
                         results.setdefault((config, env_kind, tree), []).append(r)
                         print(f"{config} {env_kind} seed {seed} {tree}: {r['steps_per_s']:,.0f} steps/s", flush=True)
-    lines = [f"# ScratchPPO in this tree against ScratchPPO at {commit}", "",
-             f"numpy {np.__version__}, Python {platform.python_version()}, {platform.machine()}; {args.timesteps:,} steps "
-             f"per run, {args.repeats} runs of each, alternating, each in a fresh process; env-steps per second, median "
-             "(min-max).", f"Command: `python benchmarks/bench_ppo.py --against {rev} --repeats {args.repeats} "
-             f"--timesteps {args.timesteps}`.", "",
-             f"| config | env | this tree | at {commit} | ratio of medians |", "|---|---|---:|---:|---:|"]
+    lines = [
+        f"# ScratchPPO in this tree against ScratchPPO at {commit}",
+        "",
+        f"numpy {np.__version__}, Python {platform.python_version()}, {platform.machine()}; {args.timesteps:,} steps "
+        f"per run, {args.repeats} runs of each, alternating, each in a fresh process; env-steps per second, median "
+        "(min-max).",
+        f"Command: `python benchmarks/bench_ppo.py --against {rev} --repeats {args.repeats} --timesteps {args.timesteps}`.",
+        "",
+        f"| config | env | this tree | at {commit} | ratio of medians |",
+        "|---|---|---:|---:|---:|",
+    ]
     for config_name, config in CONFIGS.items():
         for env_kind in ("dummy", "fast"):
             new, old = ([r["steps_per_s"] for r in results[(config, env_kind, tree)]] for tree in trees)
-            lines.append(f"| {config_name} | {'DummyVecEnv' if env_kind == 'dummy' else 'fast path'} | {med_range(new)} | "
-                         f"{med_range(old)} | {statistics.median(new) / statistics.median(old):.2f} |")
+            lines.append(
+                f"| {config_name} | {'DummyVecEnv' if env_kind == 'dummy' else 'fast path'} | {med_range(new)} | "
+                f"{med_range(old)} | {statistics.median(new) / statistics.median(old):.2f} |"
+            )
     write_report(lines, args.out or str(HERE.parent / "results" / f"ppo_vs_{commit}.md"))
 
 
@@ -249,12 +276,22 @@ def main() -> None:
     for config in CONFIGS.values():
         for seed in range(args.repeats):
             for runner, (algo, env, threads) in RUNNERS.items():
-                spec = dict(algo=algo, env=env, threads=threads, config=config, seed=seed,
-                            timesteps=args.timesteps, eval_freq=args.eval_freq)
+                spec = dict(
+                    algo=algo,
+                    env=env,
+                    threads=threads,
+                    config=config,
+                    seed=seed,
+                    timesteps=args.timesteps,
+                    eval_freq=args.eval_freq,
+                )
                 r = run_worker(spec)
                 results.setdefault((config, runner), []).append(r)
-                print(f"{config} seed {seed} {runner}: {r['steps_per_s']:,.0f} steps/s, {r['wall']:.1f} s, "
-                      f"475 at {r['to_475']}, {r['peak_mb']:.0f} MB", flush=True)
+                print(
+                    f"{config} seed {seed} {runner}: {r['steps_per_s']:,.0f} steps/s, {r['wall']:.1f} s, "
+                    f"475 at {r['to_475']}, {r['peak_mb']:.0f} MB",
+                    flush=True,
+                )
 
     lines = [
         "# ScratchPPO vs SB3 PPO: training speed",
@@ -267,19 +304,25 @@ def main() -> None:
         f"Command: `python benchmarks/bench_ppo.py --repeats {args.repeats} --timesteps {args.timesteps}` (or `make bench`).",
         "",
     ]
-    ratio_lines = ["| config | comparison | ScratchPPO steps/s | SB3 steps/s | ratio | ratio per run pair (min-max) "
-                   "| target |",
-                   "|---|---|---:|---:|---:|---:|---:|"]
+    ratio_lines = [
+        "| config | comparison | ScratchPPO steps/s | SB3 steps/s | ratio | ratio per run pair (min-max) | target |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for config_name, config in CONFIGS.items():
-        lines += [f"## {config_name}", "",
-                  "| runner | env-steps/s | wall time (s) | time to 475 (s) | reached 475 | peak memory (MB) |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"## {config_name}",
+            "",
+            "| runner | env-steps/s | wall time (s) | time to 475 (s) | reached 475 | peak memory (MB) |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for runner in RUNNERS:
             rs = results[(config, runner)]
             reached = [r["to_475"] for r in rs if r["to_475"] is not None]
-            lines.append(f"| {runner} | {med_range([r['steps_per_s'] for r in rs])} | "
-                         f"{med_range([r['wall'] for r in rs], '{:.1f}')} | {med_range(reached, '{:.1f}')} | "
-                         f"{len(reached)}/{len(rs)} | {med_range([r['peak_mb'] for r in rs])} |")
+            lines.append(
+                f"| {runner} | {med_range([r['steps_per_s'] for r in rs])} | "
+                f"{med_range([r['wall'] for r in rs], '{:.1f}')} | {med_range(reached, '{:.1f}')} | "
+                f"{len(reached)}/{len(rs)} | {med_range([r['peak_mb'] for r in rs])} |"
+            )
         lines.append("")
         speed = {runner: statistics.median(r["steps_per_s"] for r in results[(config, runner)]) for runner in RUNNERS}
         # The fast path's target is the floor's (overhead at most 25%, in the floor table below), not a ratio.
@@ -288,28 +331,40 @@ def main() -> None:
             ("(a) same DummyVecEnv, SB3 at 1 thread", "ScratchPPO", "SB3 PPO, 1 thread", target_a),
             ("(a) same DummyVecEnv, SB3 at default threads", "ScratchPPO", "SB3 PPO, default threads", None),
             ("(b) fast path vs SB3's make_vec_env, 1 thread", "ScratchPPO, fast path", "SB3 PPO, 1 thread", target_b),
-            ("(b) fast path vs SB3's make_vec_env, default threads", "ScratchPPO, fast path", "SB3 PPO, default threads",
-             None),
+            (
+                "(b) fast path vs SB3's make_vec_env, default threads",
+                "ScratchPPO, fast path",
+                "SB3 PPO, default threads",
+                None,
+            ),
         ):
             ratio = speed[ours] / speed[ref]
             # Run i of each runner ran back to back (alternating): the spread of their ratios is the run-to-run noise.
-            pairs = [a["steps_per_s"] / b["steps_per_s"]
-                     for a, b in zip(results[(config, ours)], results[(config, ref)], strict=True)]
+            pairs = [
+                a["steps_per_s"] / b["steps_per_s"]
+                for a, b in zip(results[(config, ours)], results[(config, ref)], strict=True)
+            ]
             verdict = "" if target is None else f"{target}x: {'met' if ratio >= target else 'NOT met'}"
-            ratio_lines.append(f"| {config} | {label} | {speed[ours]:,.0f} | {speed[ref]:,.0f} | {ratio:.1f}x | "
-                               f"{min(pairs):.1f}x-{max(pairs):.1f}x | {verdict} |")
+            ratio_lines.append(
+                f"| {config} | {label} | {speed[ours]:,.0f} | {speed[ref]:,.0f} | {ratio:.1f}x | "
+                f"{min(pairs):.1f}x-{max(pairs):.1f}x | {verdict} |"
+            )
 
     lines += ["## Ratios (medians)", "", *ratio_lines, ""]
 
-    lines += ["## The floor", "",
-              "The pieces alone, for the same shapes and as many calls as a training run makes: the env step, "
-              "the rollout forward (batch n_envs), the training forward+backward (batch batch_size), each the median "
-              f"of {args.repeats} measurements; the overhead "
-              "is ScratchPPO's median wall time above their sum (PPO loss, Adam, clipping, GAE, minibatches, "
-              "rollout storage, SB3's callbacks and logger).", "",
-              "| config | env | env steps (s) | rollout forward (s) | train fwd+bwd (s) | floor (s) | ScratchPPO (s) "
-              "| overhead | target |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "## The floor",
+        "",
+        "The pieces alone, for the same shapes and as many calls as a training run makes: the env step, "
+        "the rollout forward (batch n_envs), the training forward+backward (batch batch_size), each the median "
+        f"of {args.repeats} measurements; the overhead "
+        "is ScratchPPO's median wall time above their sum (PPO loss, Adam, clipping, GAE, minibatches, "
+        "rollout storage, SB3's callbacks and logger).",
+        "",
+        "| config | env | env steps (s) | rollout forward (s) | train fwd+bwd (s) | floor (s) | ScratchPPO (s) "
+        "| overhead | target |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for config in CONFIGS.values():
         for env_kind, runner in (("dummy", "ScratchPPO"), ("fast", "ScratchPPO, fast path")):
             # Each piece's median over as many measurements as there were runs: one measurement alone varies by
@@ -320,17 +375,24 @@ def main() -> None:
             wall = statistics.median(r["wall"] for r in results[(config, runner)])
             overhead = 100 * (wall / total - 1)
             target = f"25%: {'met' if overhead <= 25 else 'NOT met'}" if (config, env_kind) == ("zoo", "fast") else ""
-            lines.append(f"| {config} | {'DummyVecEnv' if env_kind == 'dummy' else 'fast path'} | {f['env']:.2f} | "
-                         f"{f['forward']:.2f} | {f['fwd_bwd']:.2f} | {total:.2f} | {wall:.2f} | "
-                         f"{overhead:.0f}% | {target} |")
+            lines.append(
+                f"| {config} | {'DummyVecEnv' if env_kind == 'dummy' else 'fast path'} | {f['env']:.2f} | "
+                f"{f['forward']:.2f} | {f['fwd_bwd']:.2f} | {total:.2f} | {wall:.2f} | "
+                f"{overhead:.0f}% | {target} |"
+            )
     lines.append("")
 
     if args.no_scaling:
         write_report(lines, args.out)
         return
-    lines += ["## Scaling (zoo config, fast path; SB3 on its make_vec_env at 1 thread, one run each)", "",
-              f"{args.scaling_timesteps:,} steps per run.", "",
-              "| n_envs | net width | ScratchPPO steps/s | SB3 steps/s | ratio |", "|---:|---:|---:|---:|---:|"]
+    lines += [
+        "## Scaling (zoo config, fast path; SB3 on its make_vec_env at 1 thread, one run each)",
+        "",
+        f"{args.scaling_timesteps:,} steps per run.",
+        "",
+        "| n_envs | net width | ScratchPPO steps/s | SB3 steps/s | ratio |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for width in (64, 256):
         for n_envs in (8, 64, 512):
             common = dict(config="zoo", seed=0, timesteps=args.scaling_timesteps, eval_freq=0, n_envs=n_envs, width=width)

@@ -35,17 +35,39 @@ def cases() -> dict:
 
     return {
         "cartpole-zoo-fast-path": lambda: ScratchPPO(
-            "MlpPolicy", make_vec_env("ScratchCartPole-v0", 8, seed=0), seed=0, n_steps=32, batch_size=256, gae_lambda=0.8,
-            gamma=0.98, n_epochs=20, learning_rate=lambda p: 1e-3 * p, clip_range=lambda p: 0.2 * p),
+            "MlpPolicy",
+            make_vec_env("ScratchCartPole-v0", 8, seed=0),
+            seed=0,
+            n_steps=32,
+            batch_size=256,
+            gae_lambda=0.8,
+            gamma=0.98,
+            n_epochs=20,
+            learning_rate=lambda p: 1e-3 * p,
+            clip_range=lambda p: 0.2 * p,
+        ),
         "cartpole-one-env": lambda: ScratchPPO("MlpPolicy", "CartPole-v1", seed=1, n_steps=256, batch_size=64, n_epochs=3),
         "pendulum-vf-clip-entropy-target-kl": lambda: ScratchPPO(
-            "MlpPolicy", sb3_make_vec_env("Pendulum-v1", 4, seed=2), seed=2, n_steps=64, batch_size=50, clip_range_vf=0.2,
-            ent_coef=0.01, target_kl=0.05),
-        "multidiscrete": lambda: ScratchPPO("MlpPolicy", IdentityEnvMultiDiscrete(3), seed=3, n_steps=64, batch_size=32,
-                                            ent_coef=0.01),
+            "MlpPolicy",
+            sb3_make_vec_env("Pendulum-v1", 4, seed=2),
+            seed=2,
+            n_steps=64,
+            batch_size=50,
+            clip_range_vf=0.2,
+            ent_coef=0.01,
+            target_kl=0.05,
+        ),
+        "multidiscrete": lambda: ScratchPPO(
+            "MlpPolicy", IdentityEnvMultiDiscrete(3), seed=3, n_steps=64, batch_size=32, ent_coef=0.01
+        ),
         "multibinary-relu-unequal-towers": lambda: ScratchPPO(
-            "MlpPolicy", IdentityEnvMultiBinary(3), seed=4, n_steps=64, batch_size=32,
-            policy_kwargs=dict(net_arch=dict(pi=[16], vf=[8, 8]), activation_fn=torch.nn.ReLU)),
+            "MlpPolicy",
+            IdentityEnvMultiBinary(3),
+            seed=4,
+            n_steps=64,
+            batch_size=32,
+            policy_kwargs=dict(net_arch=dict(pi=[16], vf=[8, 8]), activation_fn=torch.nn.ReLU),
+        ),
         "discrete-observations": lambda: ScratchPPO("MlpPolicy", "FrozenLake-v1", seed=5, n_steps=64, batch_size=32),
     }
 

@@ -72,8 +72,10 @@ def main() -> None:
         "",
         "| steps | resident MiB |",
         "|---:|---:|",
-        *[f"| {steps[i]:,} | {rss[i]:.1f} |" for i in sorted({*range(0, len(steps), max(1, len(steps) // 20)),
-                                                              len(steps) - 1})],
+        *[
+            f"| {steps[i]:,} | {rss[i]:.1f} |"
+            for i in sorted({*range(0, len(steps), max(1, len(steps) // 20)), len(steps) - 1})
+        ],
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)

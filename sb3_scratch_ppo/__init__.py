@@ -24,5 +24,15 @@ from sb3_scratch_ppo.ppo import CnnPolicy, MlpPolicy, MultiInputPolicy, ScratchP
 from sb3_scratch_ppo.vec_env import make_vec_env
 
 __version__ = "0.1.0"
-__all__ = ["ActorCriticPolicy", "CnnPolicy", "MlpPolicy", "MultiInputPolicy", "ResumableCheckpointCallback", "ScratchPPO",
-           "latest", "load_checkpoint", "make_vec_env", "save_checkpoint"]
+__all__ = [
+    "ActorCriticPolicy",
+    "CnnPolicy",
+    "MlpPolicy",
+    "MultiInputPolicy",
+    "ResumableCheckpointCallback",
+    "ScratchPPO",
+    "latest",
+    "load_checkpoint",
+    "make_vec_env",
+    "save_checkpoint",
+]

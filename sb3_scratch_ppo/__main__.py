@@ -30,15 +30,20 @@ def run(env_id: str, seed: int, n_eval_episodes: int, out: Path, timesteps: int 
     train_seconds = time.perf_counter() - start
 
     eval_env = config.make_eval_env(env, seed=seed + 1000)  # evaluation episodes apart from the training seeds
-    returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=n_eval_episodes, deterministic=True,
-                                 return_episode_rewards=True)
+    returns, _ = evaluate_policy(
+        model, eval_env, n_eval_episodes=n_eval_episodes, deterministic=True, return_episode_rewards=True
+    )
     out = out.with_name(out.name + ".zip") if out.suffix != ".zip" else out
     save_checkpoint(model, out)  # a model zip that also holds VecNormalize's statistics (no pickle) and the state
-    print(f"Mean evaluation return: {np.mean(returns):.1f} +- {np.std(returns):.1f} over {n_eval_episodes} episodes "
-          f"(deterministic; the env's reward threshold is {gym.spec(env_id).reward_threshold})")
+    print(
+        f"Mean evaluation return: {np.mean(returns):.1f} +- {np.std(returns):.1f} over {n_eval_episodes} episodes "
+        f"(deterministic; the env's reward threshold is {gym.spec(env_id).reward_threshold})"
+    )
     print(f"Wall time: {train_seconds:.1f} s of training ({model.num_timesteps / train_seconds:,.0f} steps/s)")
-    print(f"Model saved to {out}: ScratchPPO.load(\"{out}\") for the model, or load_checkpoint(\"{out}\", env=...) "
-          "to continue training" + (" (it sets the env's VecNormalize statistics too)" if config.normalize else ""))
+    print(
+        f'Model saved to {out}: ScratchPPO.load("{out}") for the model, or load_checkpoint("{out}", env=...) '
+        "to continue training" + (" (it sets the env's VecNormalize statistics too)" if config.normalize else "")
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -93,15 +93,24 @@ def state_of(model) -> dict[str, Any]:
         "format": FORMAT,
         "numpy_global": {"name": mt, "key": key, "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
         "policy_rng": model.policy.rng.bit_generator.state,
-        "last_obs": model._last_obs, "last_episode_starts": model._last_episode_starts,
+        "last_obs": model._last_obs,
+        "last_episode_starts": model._last_episode_starts,
         "last_original_obs": model._last_original_obs,
         "ep_info_buffer": [dict(i) for i in (model.ep_info_buffer or [])],
         "ep_success_buffer": [bool(s) for s in (model.ep_success_buffer or [])],
-        "vec_normalize": None if norm is None else {
-            "obs_rms": ({k: _rms(r) for k, r in norm.obs_rms.items()} if isinstance(norm.obs_rms, dict)
-                        else _rms(norm.obs_rms)) if norm.norm_obs else None,
-            "ret_rms": _rms(norm.ret_rms), "returns": norm.returns, "old_obs": getattr(norm, "old_obs", None),
-            "old_reward": norm.old_reward},
+        "vec_normalize": None
+        if norm is None
+        else {
+            "obs_rms": (
+                {k: _rms(r) for k, r in norm.obs_rms.items()} if isinstance(norm.obs_rms, dict) else _rms(norm.obs_rms)
+            )
+            if norm.norm_obs
+            else None,
+            "ret_rms": _rms(norm.ret_rms),
+            "returns": norm.returns,
+            "old_obs": getattr(norm, "old_obs", None),
+            "old_reward": norm.old_reward,
+        },
         "env": env_state,
     }
 
@@ -143,8 +152,9 @@ def load_checkpoint(path: str | Path, env: VecEnv | None = None, **load_kwargs):
     except FileNotFoundError:
         raise
     except KeyError as e:
-        raise model_file.ModelFileError(f"{path}: a model file, not a checkpoint (no {e}); load it with "
-                                        "ScratchPPO.load") from e
+        raise model_file.ModelFileError(
+            f"{path}: a model file, not a checkpoint (no {e}); load it with ScratchPPO.load"
+        ) from e
     except (zipfile.BadZipFile, ValueError, OSError) as e:
         raise model_file.ModelFileError(f"{path}: not a readable checkpoint: {e}") from e
     state = _join(tree, arrays)
@@ -166,8 +176,10 @@ def restore(model, state: dict[str, Any], name: str) -> None:
     norm = _vec_normalize(model.env)
     saved_norm = state["vec_normalize"]
     if (norm is None) != (saved_norm is None):
-        raise ValueError(f"{name}: the checkpoint was {'not ' if saved_norm is None else ''}taken with VecNormalize; "
-                         "resume with the same kind of env")
+        raise ValueError(
+            f"{name}: the checkpoint was {'not ' if saved_norm is None else ''}taken with VecNormalize; "
+            "resume with the same kind of env"
+        )
     if norm is not None:
         if saved_norm["obs_rms"] is not None:
             if isinstance(norm.obs_rms, dict):
@@ -185,9 +197,11 @@ def restore(model, state: dict[str, Any], name: str) -> None:
         model._last_episode_starts = state["last_episode_starts"]
         model._last_original_obs = state["last_original_obs"]
     else:
-        warnings.warn(f"{name}: the env cannot save and restore its state ({type(base).__name__}), so it is reset on "
-                      "resume: training continues from the checkpoint's weights, optimizer and generators, but on new "
-                      "episodes, not the steps the interrupted run would have taken")
+        warnings.warn(
+            f"{name}: the env cannot save and restore its state ({type(base).__name__}), so it is reset on "
+            "resume: training continues from the checkpoint's weights, optimizer and generators, but on new "
+            "episodes, not the steps the interrupted run would have taken"
+        )
         model._last_obs = None  # learn() resets the env
 
 
@@ -195,8 +209,9 @@ class ResumableCheckpointCallback(BaseCallback):
     """Every ``save_freq`` steps (at the start of the next rollout), and at the end of ``learn()``, a checkpoint
     ``{save_path}/{name_prefix}_{num_timesteps}_steps.zip``; the last ``keep`` of them are kept (None: all)."""
 
-    def __init__(self, save_freq: int, save_path: str | Path, name_prefix: str = "checkpoint", keep: int | None = 2,
-                 verbose: int = 0):
+    def __init__(
+        self, save_freq: int, save_path: str | Path, name_prefix: str = "checkpoint", keep: int | None = 2, verbose: int = 0
+    ):
         super().__init__(verbose)
         if save_freq < 1:
             raise ValueError(f"save_freq={save_freq}: expected an integer >= 1")

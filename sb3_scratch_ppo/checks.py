@@ -75,8 +75,12 @@ def _float_arrays(obs: Any) -> list[tuple[str, np.ndarray]]:
 def check_env_data(new_obs: Any, rewards: np.ndarray | None, num_timesteps: int, what: str = "observation") -> None:
     """Raise if an observation or reward is NaN or infinite: one sum per array (NaN and inf survive a sum), and
     only when one is not finite, a search for the env and the value to name."""
-    if (isinstance(new_obs, np.ndarray) and new_obs.dtype.kind == "f" and rewards is not None
-            and math.isfinite(np.add.reduce(new_obs, axis=None) + np.add.reduce(rewards))):
+    if (
+        isinstance(new_obs, np.ndarray)
+        and new_obs.dtype.kind == "f"
+        and rewards is not None
+        and math.isfinite(np.add.reduce(new_obs, axis=None) + np.add.reduce(rewards))
+    ):
         return  # the common case, in two reductions
     arrays = [] if rewards is None else [("reward", np.asarray(rewards))]
     arrays += [(f"{what}{f'[{k!r}]' if k else ''}", x) for k, x in _float_arrays(new_obs)]
@@ -89,16 +93,20 @@ def check_env_data(new_obs: Any, rewards: np.ndarray | None, num_timesteps: int,
             continue
         env, flat = bad[0]
         where = f" at index {tuple(int(i) for i in np.unravel_index(flat, x.shape[1:]))}" if x.ndim > 1 else ""
-        raise ValueError(f"env {env} returned a non-finite {name}: {rows[env, flat]}{where}, on the step that brought "
-                         f"num_timesteps to {num_timesteps}; it was not stored and no weight changed. Check the env "
-                         "(SB3's VecCheckNan wrapper finds the action that led there)")
+        raise ValueError(
+            f"env {env} returned a non-finite {name}: {rows[env, flat]}{where}, on the step that brought "
+            f"num_timesteps to {num_timesteps}; it was not stored and no weight changed. Check the env "
+            "(SB3's VecCheckNan wrapper finds the action that led there)"
+        )
 
 
 def check_ppo_batch(batch_size: int, normalize_advantage: bool, n_steps: int, n_envs: int | None) -> None:
     """A copy of PPO.__init__'s checks (stable_baselines3 2.9 ppo/ppo.py:138-168), with SB3's messages and warning:
     they are PPO's, not its base's (``n_envs``: None without an env)."""
     if normalize_advantage:
-        assert batch_size > 1, "`batch_size` must be greater than 1. See https://github.com/DLR-RM/stable-baselines3/issues/440"
+        assert batch_size > 1, (
+            "`batch_size` must be greater than 1. See https://github.com/DLR-RM/stable-baselines3/issues/440"
+        )
     if n_envs is not None:
         buffer_size = n_envs * n_steps
         assert buffer_size > 1 or (not normalize_advantage), (

@@ -28,8 +28,15 @@ class LossTerms(NamedTuple):
     backprop: Callable[[], None]
 
 
-def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip_range_vf: float | None,
-             ent_coef: float, vf_coef: float, normalize_advantage: bool) -> LossTerms:
+def ppo_loss(
+    policy: ActorCriticPolicy,
+    data: Minibatch,
+    clip_range: float,
+    clip_range_vf: float | None,
+    ent_coef: float,
+    vf_coef: float,
+    normalize_advantage: bool,
+) -> LossTerms:
     """PPO's loss on one minibatch, with SB3's exact semantics; ``backprop()`` writes dLoss/dparams into policy.grads.
 
     The paper's objective (Schulman et al. 2017), maximized, and SB3's names for its parts:
@@ -101,6 +108,7 @@ def ppo_loss(policy: ActorCriticPolicy, data: Minibatch, clip_range: float, clip
 
 # Reductions over one minibatch. NumPy's x.mean(), x.std(ddof=1) and np.mean(x ** 2) spend most of their time in
 # per-call overhead on arrays of a few hundred floats, enough to show in a whole zoo run; these compute the same.
+
 
 def mean(x: np.ndarray) -> np.floating:
     return np.add.reduce(x) / len(x)

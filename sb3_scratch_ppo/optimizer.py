@@ -34,12 +34,32 @@ class Adam:
     ``policy.optimizer.pth``, and an SB3 PPO's Adam state loads here (and back).
     """
 
-    def __init__(self, params: np.ndarray, grads: np.ndarray, views: list[np.ndarray], lr: float,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    def __init__(
+        self,
+        params: np.ndarray,
+        grads: np.ndarray,
+        views: list[np.ndarray],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
         self.params, self.grads, self.views = params, grads, views
-        self.param_groups = [{"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": 0, "amsgrad": False,
-                              "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
-                              "fused": None, "decoupled_weight_decay": False, "params": list(range(len(views)))}]
+        self.param_groups = [
+            {
+                "lr": lr,
+                "betas": tuple(betas),
+                "eps": eps,
+                "weight_decay": 0,
+                "amsgrad": False,
+                "maximize": False,
+                "foreach": None,
+                "capturable": False,
+                "differentiable": False,
+                "fused": None,
+                "decoupled_weight_decay": False,
+                "params": list(range(len(views))),
+            }
+        ]
         self.exp_avg = np.zeros_like(params)
         self.exp_avg_sq = np.zeros_like(params)
         self.steps = 0

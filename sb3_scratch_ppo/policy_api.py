@@ -37,8 +37,10 @@ class SB3PolicyAPI:
         the network input, and whether it was a batch."""
         if isinstance(observation, dict):
             if not isinstance(self.observation_space, spaces.Dict):
-                raise ValueError(f"predict() got a dict observation, but the observation space is "
-                                 f"{self.observation_space}; dict observations need a Dict space and MultiInputPolicy")
+                raise ValueError(
+                    f"predict() got a dict observation, but the observation space is "
+                    f"{self.observation_space}; dict observations need a Dict space and MultiInputPolicy"
+                )
             batch, vectorized = {}, False
             for key, obs in observation.items():
                 space = self.observation_space.spaces[key]
@@ -47,8 +49,10 @@ class SB3PolicyAPI:
                 batch[key] = obs.reshape((-1, *space.shape))
             return self.preprocess(batch), vectorized
         if isinstance(self.observation_space, spaces.Dict):
-            raise ValueError(f"predict() got a {type(observation).__name__}, but the observation space is "
-                             f"{self.observation_space}: pass a dict with its keys")
+            raise ValueError(
+                f"predict() got a {type(observation).__name__}, but the observation space is "
+                f"{self.observation_space}: pass a dict with its keys"
+            )
         if is_image_space(self.observation_space):
             observation = maybe_transpose(observation, self.observation_space)  # channel-last images are accepted too
         observation = np.array(observation)

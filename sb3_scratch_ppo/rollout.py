@@ -43,8 +43,17 @@ class RolloutStorage:
     """The arrays of one rollout, written step by step by ``collect_rollouts`` (whose ``n_steps`` is the only step
     counter: step t goes to row t), then GAE, then minibatches for ``train``."""
 
-    def __init__(self, n_steps: int, n_envs: int, obs_spec, action_shape: tuple[int, ...],
-                 action_dtype, gamma: float, gae_lambda: float, dtype=np.float32):
+    def __init__(
+        self,
+        n_steps: int,
+        n_envs: int,
+        obs_spec,
+        action_shape: tuple[int, ...],
+        action_dtype,
+        gamma: float,
+        gae_lambda: float,
+        dtype=np.float32,
+    ):
         """``obs_spec``: the shape of one network input (stored as ``dtype``), or (shape, dtype), or a dict of
         (shape, dtype) per key (``policy.input_spec()``: images are kept raw, uint8)."""
         self.n_steps, self.n_envs = n_steps, n_envs
@@ -56,8 +65,9 @@ class RolloutStorage:
             return np.zeros((T, N, *shape), dtype=obs_dtype)
 
         # Preprocessed by the policy straight into row t at step t.
-        self.observations = ({key: array(spec) for key, spec in obs_spec.items()} if isinstance(obs_spec, dict)
-                             else array(obs_spec))
+        self.observations = (
+            {key: array(spec) for key, spec in obs_spec.items()} if isinstance(obs_spec, dict) else array(obs_spec)
+        )
         self.actions = np.zeros((T, N, *action_shape), dtype=action_dtype)
         self.rewards = np.zeros((T, N), dtype=dtype)
         self.episode_starts = np.zeros((T, N), dtype=dtype)
@@ -99,12 +109,18 @@ class RolloutStorage:
 
     def flatten(self) -> None:
         """(T, N, ...) -> (N * T, ...), env-major, as SB3's swap_and_flatten; the storage's names to Minibatch's."""
+
         def flat(a):
             return np.ascontiguousarray(a.swapaxes(0, 1)).reshape(self.n_envs * self.n_steps, *a.shape[2:])
 
-        self.flat = Minibatch(observations=tree_map(flat, self.observations), actions=flat(self.actions),
-                              old_values=flat(self.values), old_log_prob=flat(self.log_probs),
-                              advantages=flat(self.advantages), returns=flat(self.returns))
+        self.flat = Minibatch(
+            observations=tree_map(flat, self.observations),
+            actions=flat(self.actions),
+            old_values=flat(self.values),
+            old_log_prob=flat(self.log_probs),
+            advantages=flat(self.advantages),
+            returns=flat(self.returns),
+        )
 
     def minibatches(self, batch_size: int) -> Iterator[Minibatch]:
         """One epoch: a permutation from NumPy's global RNG (as SB3), then consecutive slices of it.

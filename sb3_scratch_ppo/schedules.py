@@ -30,8 +30,10 @@ class UnreadableSchedule:
 
     def __call__(self, progress_remaining: float) -> float:
         key = self.where.rsplit("[", 1)[-1].strip("[]'\"")
-        raise ValueError(f"{self.where} is a function ({self.text}) that a model file cannot carry without running "
-                         f"code; to train on, load with custom_objects={{'{key}': <your schedule or a number>}}")
+        raise ValueError(
+            f"{self.where} is a function ({self.text}) that a model file cannot carry without running "
+            f"code; to train on, load with custom_objects={{'{key}': <your schedule or a number>}}"
+        )
 
     def __repr__(self) -> str:
         return f"UnreadableSchedule({self.text})"

@@ -78,8 +78,12 @@ class VectorEnvAdapter(VecEnv):
         vector env cannot give one."""
         if not hasattr(self.vector_env, "get_state"):
             return None
-        return {"vector_env": self.vector_env.get_state(), "episode_returns": self.episode_returns.copy(),
-                "episode_lengths": self.episode_lengths.copy(), "elapsed": time.time() - self.t_start}
+        return {
+            "vector_env": self.vector_env.get_state(),
+            "episode_returns": self.episode_returns.copy(),
+            "episode_lengths": self.episode_lengths.copy(),
+            "elapsed": time.time() - self.t_start,
+        }
 
     def set_state(self, saved: dict[str, Any]) -> None:
         self.vector_env.set_state(saved["vector_env"])
@@ -103,8 +107,11 @@ class VectorEnvAdapter(VecEnv):
             for i in np.flatnonzero(dones):  # only the envs whose episode ended on this step
                 infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
                 infos[i]["terminal_observation"] = final_obs[i]
-                infos[i]["episode"] = {"r": round(float(self.episode_returns[i]), 6), "l": int(self.episode_lengths[i]),
-                                       "t": elapsed}
+                infos[i]["episode"] = {
+                    "r": round(float(self.episode_returns[i]), 6),
+                    "l": int(self.episode_lengths[i]),
+                    "t": elapsed,
+                }
             self.episode_returns[dones] = 0.0
             self.episode_lengths[dones] = 0
         return obs, rewards.astype(np.float32, copy=False), dones, infos
@@ -159,23 +166,42 @@ def make_vec_env(
     """
     env_kwargs = dict(env_kwargs or {})
     native = (
-        isinstance(env_id, str) and env_id in NATIVE_VECTOR_ENVS and n_envs >= 2 and monitor_dir is None
-        and wrapper_class is None and vec_env_cls is None and not vec_env_kwargs and not monitor_kwargs
+        isinstance(env_id, str)
+        and env_id in NATIVE_VECTOR_ENVS
+        and n_envs >= 2
+        and monitor_dir is None
+        and wrapper_class is None
+        and vec_env_cls is None
+        and not vec_env_kwargs
+        and not monitor_kwargs
         and set(env_kwargs) <= _NATIVE_ENV_KWARGS
     )
     if not native:
-        return env_util.make_vec_env(env_id, n_envs, seed, start_index, monitor_dir, wrapper_class, env_kwargs,
-                                     vec_env_cls, vec_env_kwargs, monitor_kwargs, wrapper_kwargs)
+        return env_util.make_vec_env(
+            env_id,
+            n_envs,
+            seed,
+            start_index,
+            monitor_dir,
+            wrapper_class,
+            env_kwargs,
+            vec_env_cls,
+            vec_env_kwargs,
+            monitor_kwargs,
+            wrapper_kwargs,
+        )
     return native_vec_env(env_id, n_envs, seed, start_index, env_kwargs)
 
 
-def native_vec_env(env_id: str, n_envs: int = 1, seed: int | None = None, start_index: int = 0,
-                   env_kwargs: dict[str, Any] | None = None) -> VectorEnvAdapter:
+def native_vec_env(
+    env_id: str, n_envs: int = 1, seed: int | None = None, start_index: int = 0, env_kwargs: dict[str, Any] | None = None
+) -> VectorEnvAdapter:
     """The fast path itself: ``env_id``'s native vectorized env (see NATIVE_VECTOR_ENVS) behind a VectorEnvAdapter."""
     kwargs = {"render_mode": "rgb_array", **(env_kwargs or {})}  # SB3's make_vec_env default
     vector_env_class = gym.envs.registration.load_env_creator(NATIVE_VECTOR_ENVS[env_id])
-    vector_env = vector_env_class(num_envs=n_envs, max_episode_steps=gym.spec(env_id).max_episode_steps,
-                                  autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)
+    vector_env = vector_env_class(
+        num_envs=n_envs, max_episode_steps=gym.spec(env_id).max_episode_steps, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs
+    )
     vec_env = VectorEnvAdapter(vector_env)
     if seed is not None:
         vec_env.action_space.seed(seed + start_index)  # as env 0's action space in SB3's make_vec_env

@@ -72,9 +72,7 @@ def euler_step(x, x_dot, theta, theta_dot, force, cos=np.cos, sin=np.sin):
     """
     cos_t, sin_t = cos(theta), sin(theta)
     temp = (force + POLE_MASS_LENGTH * (theta_dot * theta_dot) * sin_t) / TOTAL_MASS
-    theta_acc = (GRAVITY * sin_t - cos_t * temp) / (
-        HALF_POLE_LENGTH * (4.0 / 3.0 - POLE_MASS * (cos_t * cos_t) / TOTAL_MASS)
-    )
+    theta_acc = (GRAVITY * sin_t - cos_t * temp) / (HALF_POLE_LENGTH * (4.0 / 3.0 - POLE_MASS * (cos_t * cos_t) / TOTAL_MASS))
     x_acc = temp - POLE_MASS_LENGTH * theta_acc * cos_t / TOTAL_MASS
     # Explicit Euler: positions move with the old velocities.
     return x + TAU * x_dot, x_dot + TAU * x_acc, theta + TAU * theta_dot, theta_dot + TAU * theta_acc
@@ -104,8 +102,7 @@ class ScratchCartPoleEnv(gym.Env[np.ndarray, int]):
     def __init__(self, sutton_barto_reward: bool = False, render_mode: str | None = None):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
-                f"render_mode={render_mode!r} is not supported; expected None or one of "
-                f"{self.metadata['render_modes']}"
+                f"render_mode={render_mode!r} is not supported; expected None or one of {self.metadata['render_modes']}"
             )
         self._sutton_barto_reward = sutton_barto_reward
         self.render_mode = render_mode
@@ -129,8 +126,7 @@ class ScratchCartPoleEnv(gym.Env[np.ndarray, int]):
         ):
             raise ValueError(f"ScratchCartPole: action {_describe(action)} is out of range; {expected}.")
         raise TypeError(
-            f"ScratchCartPole: action {_describe(action)} is not an integer; {expected}. "
-            "Actions are never rounded or cast."
+            f"ScratchCartPole: action {_describe(action)} is not an integer; {expected}. Actions are never rounded or cast."
         )
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -209,7 +205,9 @@ class ScratchCartPoleVectorEnv(VectorEnv):
     """
 
     metadata: ClassVar[dict[str, Any]] = {
-        "render_modes": ["rgb_array"], "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP
+        "render_modes": ["rgb_array"],
+        "render_fps": 50,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
 
     def __init__(
@@ -221,9 +219,7 @@ class ScratchCartPoleVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode={render_mode!r} is not supported by the vector env; expected None or 'rgb_array'"
-            )
+            raise ValueError(f"render_mode={render_mode!r} is not supported by the vector env; expected None or 'rgb_array'")
         modes = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
         if AutoresetMode(autoreset_mode) not in modes:
             raise ValueError(f"autoreset_mode={autoreset_mode!r} is not supported; expected one of {modes}")
@@ -315,10 +311,15 @@ class ScratchCartPoleVectorEnv(VectorEnv):
 
     def get_state(self) -> dict[str, Any]:
         """Everything the next step depends on, as arrays and JSON values (no pickle): for exact resume."""
-        return {"state": None if self.state is None else self.state.copy(), "steps": self.steps.copy(),
-                "prev_done": self.prev_done.copy(), "low": self.low, "high": self.high,
-                "np_random": self.np_random.bit_generator.state,
-                "env_rngs": None if self.env_rngs is None else [rng.bit_generator.state for rng in self.env_rngs]}
+        return {
+            "state": None if self.state is None else self.state.copy(),
+            "steps": self.steps.copy(),
+            "prev_done": self.prev_done.copy(),
+            "low": self.low,
+            "high": self.high,
+            "np_random": self.np_random.bit_generator.state,
+            "env_rngs": None if self.env_rngs is None else [rng.bit_generator.state for rng in self.env_rngs],
+        }
 
     def set_state(self, saved: dict[str, Any]) -> None:
         """Continue exactly where ``get_state`` was taken (same num_envs)."""
@@ -345,8 +346,9 @@ class ScratchCartPoleVectorEnv(VectorEnv):
             if self.env_rngs is None:
                 self.env_rngs = [seeding.np_random(s)[0] for s in seed]
             else:  # as separate envs: a None seed keeps that env's generator
-                self.env_rngs = [rng if s is None else seeding.np_random(s)[0]
-                                 for rng, s in zip(self.env_rngs, seed, strict=True)]
+                self.env_rngs = [
+                    rng if s is None else seeding.np_random(s)[0] for rng, s in zip(self.env_rngs, seed, strict=True)
+                ]
         else:
             super().reset(seed=seed)
             if seed is not None:

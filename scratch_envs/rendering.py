@@ -64,8 +64,14 @@ def draw_cartpole(x: float, theta: float) -> np.ndarray:
     _fill_convex(img, cart, BLACK)
 
     # The pole: a rectangle from the axle upwards, rotated clockwise by theta.
-    pole = np.array([[-POLE_W / 2, -POLE_W / 2], [POLE_W / 2, -POLE_W / 2],
-                     [POLE_W / 2, POLE_LEN - POLE_W / 2], [-POLE_W / 2, POLE_LEN - POLE_W / 2]])
+    pole = np.array(
+        [
+            [-POLE_W / 2, -POLE_W / 2],
+            [POLE_W / 2, -POLE_W / 2],
+            [POLE_W / 2, POLE_LEN - POLE_W / 2],
+            [-POLE_W / 2, POLE_LEN - POLE_W / 2],
+        ]
+    )
     c, s = np.cos(theta), np.sin(theta)
     rotation = np.array([[c, s], [-s, c]])  # clockwise: positive theta leans right
     _fill_convex(img, pole @ rotation.T + [cart_x, AXLE], POLE_COLOUR)

@@ -12,8 +12,11 @@ class ImageEnv(gym.Env):
 
     def __init__(self, dict_obs=False, horizon=12):
         frame = spaces.Box(0, 255, (40, 36, 3) if dict_obs else (84, 84, 4), np.uint8)
-        self.observation_space = (spaces.Dict({"frame": frame, "vec": spaces.Box(-1, 1, (3,), np.float32),
-                                               "mode": spaces.Discrete(3)}) if dict_obs else frame)
+        self.observation_space = (
+            spaces.Dict({"frame": frame, "vec": spaces.Box(-1, 1, (3,), np.float32), "mode": spaces.Discrete(3)})
+            if dict_obs
+            else frame
+        )
         self.action_space = spaces.Discrete(3)
         self.horizon = horizon
 

@@ -32,8 +32,10 @@ SMALL = dict(n_steps=16, batch_size=16, n_epochs=2)
 
 # --- constructor ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method", ["__init__", "learn", "predict", "save", "load", "set_parameters", "get_parameters",
-                                    "set_env"])
+
+@pytest.mark.parametrize(
+    "method", ["__init__", "learn", "predict", "save", "load", "set_parameters", "get_parameters", "set_env"]
+)
 def test_signatures_equal_ppo(method):
     ours = inspect.signature(getattr(ScratchPPO, method)).parameters
     ref = inspect.signature(getattr(PPO, method)).parameters
@@ -175,13 +177,18 @@ def test_initialization_statistics_match_sb3():
     ref = PPO("MlpPolicy", "CartPole-v1", seed=0).get_parameters()["policy"]
     for key, value in ref.items():
         if key.endswith("weight"):
-            np.testing.assert_allclose(np.linalg.svd(ours[key].numpy(), compute_uv=False),
-                                       np.linalg.svd(value.numpy(), compute_uv=False), rtol=1e-5, err_msg=key)
+            np.testing.assert_allclose(
+                np.linalg.svd(ours[key].numpy(), compute_uv=False),
+                np.linalg.svd(value.numpy(), compute_uv=False),
+                rtol=1e-5,
+                err_msg=key,
+            )
         else:
             np.testing.assert_array_equal(ours[key].numpy(), value.numpy())
 
 
 # --- learn, callbacks, logger -----------------------------------------------------------------
+
 
 class Recorder(BaseCallback):
     def __init__(self, stop_at_call=None):
@@ -280,9 +287,15 @@ def test_progress_bar_like_ppo(capsys):
 
 def test_eval_checkpoint_and_stop_on_reward_threshold(tmp_path):
     stop = StopTrainingOnRewardThreshold(reward_threshold=-1.0, verbose=0)  # any return beats it
-    eval_cb = EvalCallback(make_vec_env("CartPole-v1", n_envs=1, seed=5), eval_freq=64, n_eval_episodes=2,
-                           callback_on_new_best=stop, best_model_save_path=str(tmp_path / "best"),
-                           log_path=str(tmp_path / "eval"), verbose=0)
+    eval_cb = EvalCallback(
+        make_vec_env("CartPole-v1", n_envs=1, seed=5),
+        eval_freq=64,
+        n_eval_episodes=2,
+        callback_on_new_best=stop,
+        best_model_save_path=str(tmp_path / "best"),
+        log_path=str(tmp_path / "eval"),
+        verbose=0,
+    )
     ckpt = CheckpointCallback(save_freq=32, save_path=str(tmp_path / "ckpt"), name_prefix="m")
     model = ScratchPPO("MlpPolicy", "CartPole-v1", seed=0, **SMALL)
     model.learn(10_000, callback=[ckpt, eval_cb])
@@ -309,9 +322,16 @@ def test_subproc_vec_env():
     env.close()
 
 
-@pytest.mark.parametrize("env_factory", [lambda: IdentityEnvMultiDiscrete(3), lambda: IdentityEnvMultiBinary(3),
-                                         lambda: IdentityEnvBox(), lambda: gym.make("FrozenLake-v1")],
-                         ids=["MultiDiscrete", "MultiBinary", "Box", "Discrete-obs"])
+@pytest.mark.parametrize(
+    "env_factory",
+    [
+        lambda: IdentityEnvMultiDiscrete(3),
+        lambda: IdentityEnvMultiBinary(3),
+        lambda: IdentityEnvBox(),
+        lambda: gym.make("FrozenLake-v1"),
+    ],
+    ids=["MultiDiscrete", "MultiBinary", "Box", "Discrete-obs"],
+)
 def test_other_spaces_train_and_predict_like_ppo(env_factory):
     ours = ScratchPPO("MlpPolicy", env_factory(), seed=0, **SMALL).learn(64)
     ref = PPO("MlpPolicy", env_factory(), seed=0, **SMALL)
@@ -341,6 +361,7 @@ def test_multi_dimensional_box_actions_keep_their_shape():
 
 # --- predict ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_predict_shapes_and_semantics_match_ppo(env_id):
     ours, ref = ScratchPPO("MlpPolicy", env_id, seed=0), PPO("MlpPolicy", env_id, seed=0)
@@ -365,6 +386,7 @@ def test_predict_clips_box_actions_to_bounds():
 
 # --- weights both ways, save and load -----------------------------------------------------------
 
+
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_weights_move_both_ways_between_sb3_and_ours(env_id):
     ours = ScratchPPO("MlpPolicy", env_id, seed=0, **SMALL).learn(64)
@@ -373,13 +395,15 @@ def test_weights_move_both_ways_between_sb3_and_ours(env_id):
     assert all(isinstance(v, torch.Tensor) for v in sd.values())
     ref.policy.load_state_dict(sd)  # SB3 takes ours, strict
     obs = np.stack([ours.observation_space.sample() for _ in range(50)])
-    np.testing.assert_allclose(ours.predict(obs, deterministic=True)[0], ref.predict(obs, deterministic=True)[0],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ours.predict(obs, deterministic=True)[0], ref.predict(obs, deterministic=True)[0], rtol=1e-5, atol=1e-6
+    )
 
     ref2 = PPO("MlpPolicy", env_id, seed=2).learn(64)
     ours.set_parameters(ref2.get_parameters())  # ours takes SB3's, with its Adam state
-    np.testing.assert_allclose(ours.predict(obs, deterministic=True)[0], ref2.predict(obs, deterministic=True)[0],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ours.predict(obs, deterministic=True)[0], ref2.predict(obs, deterministic=True)[0], rtol=1e-5, atol=1e-6
+    )
     assert ours.policy.optimizer.steps == int(ref2.policy.optimizer.state_dict()["state"][0]["step"])
 
 
@@ -389,8 +413,14 @@ def test_save_has_sb3_zip_layout_and_load_continues_training(tmp_path):
     model.save(tmp_path / "ours")
     ours_names = sorted(zipfile.ZipFile(tmp_path / "ours.zip").namelist())
     assert ours_names == sorted(zipfile.ZipFile(tmp_path / "ref.zip").namelist())
-    assert ours_names == ["_stable_baselines3_version", "data", "policy.optimizer.pth", "policy.pth",
-                          "pytorch_variables.pth", "system_info.txt"]
+    assert ours_names == [
+        "_stable_baselines3_version",
+        "data",
+        "policy.optimizer.pth",
+        "policy.pth",
+        "pytorch_variables.pth",
+        "system_info.txt",
+    ]
 
     loaded = ScratchPPO.load(tmp_path / "ours", env=make_vec_env("CartPole-v1", n_envs=1, seed=3))
     obs = np.stack([model.observation_space.sample() for _ in range(20)])
@@ -434,6 +464,7 @@ def test_set_env_checks_spaces():
 
 # --- seeding, bad input ------------------------------------------------------------------------
 
+
 def _train(seed):
     model = ScratchPPO("MlpPolicy", "CartPole-v1", seed=seed, **SMALL).learn(256)
     return model.policy.params.copy()
@@ -465,8 +496,11 @@ def test_nan_from_the_env_raises_at_its_step_before_anything_changes(where, name
     """The step it appears on, the env and the value are named; no weight has changed (and NaN was not stored)."""
     model = ScratchPPO("MlpPolicy", make_vec_env(lambda: NaNEnv(where), n_envs=2), n_steps=32, batch_size=32)
     before = model.policy.params.copy()  # the first update would come after step 32: it never does
-    with pytest.raises(ValueError, match=rf"env 0 returned a non-finite {name}, on the step that brought "
-                                         r"num_timesteps to 42; it was not stored.*VecCheckNan"):
+    with pytest.raises(
+        ValueError,
+        match=rf"env 0 returned a non-finite {name}, on the step that brought "
+        r"num_timesteps to 42; it was not stored.*VecCheckNan",
+    ):
         model.learn(200)
     np.testing.assert_array_equal(model.policy.params, before)
 
@@ -481,20 +515,23 @@ def test_nan_in_a_terminal_observation_raises():
         ScratchPPO("MlpPolicy", NaNAtTheEnd(ep_length=10), **SMALL).learn(64)
 
 
-@pytest.mark.parametrize("name, value, expected", [
-    ("learning_rate", -1e-3, r"learning_rate=-0.001: expected a number in \[0, inf\)"),
-    ("clip_range", 0.0, r"clip_range=0.0: expected a number in \(0, inf\)"),
-    ("clip_range", float("nan"), r"clip_range=nan: expected a number in \(0, inf\)"),
-    ("gamma", 1.5, r"gamma=1.5: expected a number in \[0, 1\]"),
-    ("gae_lambda", -0.1, r"gae_lambda=-0.1: expected a number in \[0, 1\]"),
-    ("n_epochs", 0, r"n_epochs=0: expected an integer >= 1"),
-    ("n_steps", 2.5, r"n_steps=2.5: expected an integer >= 1"),
-    ("vf_coef", -0.5, r"vf_coef=-0.5: expected a number in \[0, inf\)"),
-    ("max_grad_norm", 0.0, r"max_grad_norm=0.0: expected a number in \(0, inf\]"),
-    ("target_kl", -0.01, r"target_kl=-0.01: expected a number in \(0, inf\)"),
-    ("ent_coef", float("inf"), r"ent_coef=inf: expected a number in \(-inf, inf\)"),
-    ("stats_window_size", 0, r"stats_window_size=0: expected an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("learning_rate", -1e-3, r"learning_rate=-0.001: expected a number in \[0, inf\)"),
+        ("clip_range", 0.0, r"clip_range=0.0: expected a number in \(0, inf\)"),
+        ("clip_range", float("nan"), r"clip_range=nan: expected a number in \(0, inf\)"),
+        ("gamma", 1.5, r"gamma=1.5: expected a number in \[0, 1\]"),
+        ("gae_lambda", -0.1, r"gae_lambda=-0.1: expected a number in \[0, 1\]"),
+        ("n_epochs", 0, r"n_epochs=0: expected an integer >= 1"),
+        ("n_steps", 2.5, r"n_steps=2.5: expected an integer >= 1"),
+        ("vf_coef", -0.5, r"vf_coef=-0.5: expected a number in \[0, inf\)"),
+        ("max_grad_norm", 0.0, r"max_grad_norm=0.0: expected a number in \(0, inf\]"),
+        ("target_kl", -0.01, r"target_kl=-0.01: expected a number in \(0, inf\)"),
+        ("ent_coef", float("inf"), r"ent_coef=inf: expected a number in \(-inf, inf\)"),
+        ("stats_window_size", 0, r"stats_window_size=0: expected an integer >= 1"),
+    ],
+)
 def test_arguments_ppo_cannot_work_with_are_refused(name, value, expected):
     if name not in ("learning_rate", "n_steps"):  # torch's Adam refuses a negative rate; SB3's buffer a fractional size
         PPO("MlpPolicy", "CartPole-v1", **{**SMALL, name: value})  # SB3 accepts the others without a word
@@ -502,9 +539,17 @@ def test_arguments_ppo_cannot_work_with_are_refused(name, value, expected):
         ScratchPPO("MlpPolicy", "CartPole-v1", **{**SMALL, name: value})
 
 
-@pytest.mark.parametrize("kwargs", [dict(learning_rate=0.0), dict(ent_coef=-0.01), dict(max_grad_norm=float("inf")),
-                                    dict(gamma=1.0, gae_lambda=0.0), dict(target_kl=None, clip_range_vf=None),
-                                    dict(learning_rate=lambda p: 1e-3 * p, clip_range=lambda p: 0.2)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(learning_rate=0.0),
+        dict(ent_coef=-0.01),
+        dict(max_grad_norm=float("inf")),
+        dict(gamma=1.0, gae_lambda=0.0),
+        dict(target_kl=None, clip_range_vf=None),
+        dict(learning_rate=lambda p: 1e-3 * p, clip_range=lambda p: 0.2),
+    ],
+)
 def test_valid_arguments_are_all_accepted(kwargs):
     ScratchPPO("MlpPolicy", "CartPole-v1", **{**SMALL, **kwargs}).learn(64)
 

@@ -13,8 +13,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_bench_ppo_runs_and_reports(tmp_path):
     out = tmp_path / "ppo.md"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_ppo.py"), "--repeats", "1", "--timesteps", "512",
-                    "--eval-freq", "256", "--no-scaling", "--out", str(out)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_ppo.py"),
+            "--repeats",
+            "1",
+            "--timesteps",
+            "512",
+            "--eval-freq",
+            "256",
+            "--no-scaling",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     report = out.read_text()
     for runner in ("SB3 PPO, 1 thread", "SB3 PPO, default threads", "ScratchPPO", "ScratchPPO, fast path"):
         assert report.count(f"| {runner} |") == 2, runner  # one row per config
@@ -27,8 +43,23 @@ def test_bench_ppo_runs_and_reports(tmp_path):
 def test_bench_ppo_against_a_revision_imports_that_revision(tmp_path):
     """--against exports the revision and its workers import the package from there (the worker asserts it)."""
     out = tmp_path / "vs.md"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_ppo.py"), "--against", "HEAD", "--repeats", "1",
-                    "--timesteps", "256", "--out", str(out)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_ppo.py"),
+            "--against",
+            "HEAD",
+            "--repeats",
+            "1",
+            "--timesteps",
+            "256",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     report = out.read_text()
     assert report.count("| DummyVecEnv |") == 2 and report.count("| fast path |") == 2
     assert "| this tree | at " in report
@@ -47,8 +78,12 @@ def test_fingerprints_are_reproducible_and_compare_revisions():
 
 def test_bench_cnn_runs_and_reports(tmp_path):
     out = tmp_path / "cnn.md"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_cnn.py"), "--repeats", "1", "--batch", "2",
-                    "--out", str(out)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_cnn.py"), "--repeats", "1", "--batch", "2", "--out", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     report = out.read_text()
     assert "| ours |" in report and "| torch, 1 thread |" in report and "batch 2 x 4 x 84 x 84" in report
 
@@ -56,9 +91,24 @@ def test_bench_cnn_runs_and_reports(tmp_path):
 def test_bench_configs_runs_and_reports(tmp_path):
     """One row per entry asked for, both learners' speeds and env shares (a discrete and a VecNormalize'd Box entry)."""
     out = tmp_path / "configs.md"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_configs.py"), "--repeats", "1", "--timesteps",
-                    "256", "--env", "CartPole-v1", "MountainCarContinuous-v0", "--out", str(out)],
-                   check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_configs.py"),
+            "--repeats",
+            "1",
+            "--timesteps",
+            "256",
+            "--env",
+            "CartPole-v1",
+            "MountainCarContinuous-v0",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     rows = [line.split("|")[1:-1] for line in out.read_text().splitlines() if line.startswith("| ") and "x |" in line]
     assert [r[0].strip() for r in rows] == ["CartPole-v1", "MountainCarContinuous-v0"]
     for r in rows:
@@ -68,9 +118,22 @@ def test_bench_configs_runs_and_reports(tmp_path):
 
 
 def test_profile_loop_reports_every_piece():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_loop.py"), "--config", "defaults",
-                          "--reps", "2"], check=True, capture_output=True, text=True, timeout=600).stdout
-    for piece in ("shuffle and gather", "PPO loss arithmetic", "Adam.step", "check_env_data", "storage.add",
-                  "SB3 callback hooks", "floor (forward+backward", "real step"):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "profile_loop.py"), "--config", "defaults", "--reps", "2"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout
+    for piece in (
+        "shuffle and gather",
+        "PPO loss arithmetic",
+        "Adam.step",
+        "check_env_data",
+        "storage.add",
+        "SB3 callback hooks",
+        "floor (forward+backward",
+        "real step",
+    ):
         line = next(line for line in out.splitlines() if piece in line)
         assert float(line.split()[-2]) > 0, line

@@ -71,8 +71,9 @@ def python(tmp_path: Path, *args: str, **kwargs) -> subprocess.Popen:
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    return subprocess.Popen([sys.executable, str(script), *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, str(script), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs
+    )
 
 
 def kill_point(where: str, seed: int) -> str:
@@ -122,6 +123,7 @@ def test_a_checkpoint_is_a_model_file_without_pickles(tmp_path):
 def test_an_env_without_state_is_reset_with_a_warning(tmp_path):
     """SB3's DummyVecEnv cannot give its envs' state: the resumed run keeps weights, optimizer and generators,
     and says that the env starts new episodes."""
+
     class Stop(BaseCallback):
         def _on_step(self):
             return self.num_timesteps < 1_000

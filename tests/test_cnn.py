@@ -44,8 +44,9 @@ def test_nature_cnn_features_and_gradients_equal_sb3(shape, batch, features_dim,
     np.testing.assert_allclose(features, features_t.detach().numpy(), rtol=1e-10, atol=1e-12)
     g_x = ours.backprop(g, cache, need_input_grad=True)
     for name, param in ref.named_parameters():
-        np.testing.assert_allclose(params.grad_views[f"features_extractor.{name}"], param.grad.numpy(),
-                                   rtol=1e-10, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(
+            params.grad_views[f"features_extractor.{name}"], param.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name
+        )
     np.testing.assert_allclose(g_x, x_t.grad.numpy(), rtol=1e-10, atol=1e-12)
     assert ours.n_flatten == ref.linear[0].in_features
 
@@ -61,9 +62,13 @@ def test_nature_cnn_refuses_what_sb3_refuses():
 
 
 def dict_space(sort_keys=True):
-    pairs = [("vec", spaces.Box(-2, 2, (3,), np.float32)), ("img", spaces.Box(0, 255, (3, 36, 36), np.uint8)),
-             ("disc", spaces.Discrete(4)), ("a_multi", spaces.MultiDiscrete([2, 3])),
-             ("img2", spaces.Box(0, 255, (1, 40, 36), np.uint8))]
+    pairs = [
+        ("vec", spaces.Box(-2, 2, (3,), np.float32)),
+        ("img", spaces.Box(0, 255, (3, 36, 36), np.uint8)),
+        ("disc", spaces.Discrete(4)),
+        ("a_multi", spaces.MultiDiscrete([2, 3])),
+        ("img2", spaces.Box(0, 255, (1, 40, 36), np.uint8)),
+    ]
     return spaces.Dict(dict(pairs)) if sort_keys else spaces.Dict(OrderedDict(pairs))
 
 
@@ -103,11 +108,13 @@ def test_combined_extractor_preprocessing_features_and_gradients_equal_sb3(sort_
     np.testing.assert_allclose(ours.forward(x64, cache), features_t.detach().numpy(), rtol=1e-10, atol=1e-12)
     ours.backprop(g, cache)
     for name, param in ref.named_parameters():
-        np.testing.assert_allclose(params.grad_views[f"features_extractor.{name}"], param.grad.numpy(),
-                                   rtol=1e-10, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(
+            params.grad_views[f"features_extractor.{name}"], param.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name
+        )
 
 
 # --- the whole PPO loss through CnnPolicy and MultiInputPolicy, shared extractor or not ------------------------------
+
 
 def sb3_policy_with_our_weights(ours, sb3_class, policy_kwargs):
     ref = sb3_class(ours.observation_space, ours.action_space, lambda _: 1e-3, **policy_kwargs).double()
@@ -160,15 +167,18 @@ def test_ppo_loss_backward_through_cnn_and_multi_input_policies_equals_autograd(
     n = 24
     obs_space.seed(3)
     samples = [obs_space.sample() for _ in range(n)]
-    obs = ({k: np.stack([s[k] for s in samples]) for k in obs_space.spaces} if isinstance(obs_space, spaces.Dict)
-           else np.stack(samples))
+    obs = (
+        {k: np.stack([s[k] for s in samples]) for k in obs_space.spaces}
+        if isinstance(obs_space, spaces.Dict)
+        else np.stack(samples)
+    )
     x = ours.preprocess(obs)
     cnn_keys = getattr(ours.features_extractor, "cnn_keys", None)
     if cnn_keys is None:
         x_t = torch.from_numpy(obs.astype(np.float64) / 255.0)
     else:
         x_t = {k: torch.from_numpy(v.astype(np.float64) / (255.0 if k in cnn_keys else 1.0)) for k, v in x.items()}
-    actions = (rng.integers(0, 4, n) if action == "Discrete" else rng.uniform(-1, 1, (n, 2)))
+    actions = rng.integers(0, 4, n) if action == "Discrete" else rng.uniform(-1, 1, (n, 2))
     with torch.no_grad():
         values_now, lp_now, _ = sb3_evaluate_float64(ref, x_t, torch.tensor(actions))
     old_log_prob = lp_now.numpy() + rng.normal(size=n) * 0.3
@@ -182,13 +192,21 @@ def test_ppo_loss_backward_through_cnn_and_multi_input_policies_equals_autograd(
     ratio = torch.exp(log_prob - torch.tensor(old_log_prob))
     policy_loss = -torch.min(adv * ratio, adv * torch.clamp(ratio, 1 - clip_range, 1 + clip_range)).mean()
     old_v = torch.tensor(old_values)
-    value_loss = torch.nn.functional.mse_loss(torch.tensor(returns),
-                                              old_v + torch.clamp(values - old_v, -clip_range_vf, clip_range_vf))
+    value_loss = torch.nn.functional.mse_loss(
+        torch.tensor(returns), old_v + torch.clamp(values - old_v, -clip_range_vf, clip_range_vf)
+    )
     loss_t = policy_loss - ent_coef * entropy.mean() + vf_coef * value_loss
     loss_t.backward()
 
-    terms = ppo_loss(ours, Minibatch(x, actions, old_values, old_log_prob, advantages, returns), clip_range,
-                     clip_range_vf, ent_coef, vf_coef, True)
+    terms = ppo_loss(
+        ours,
+        Minibatch(x, actions, old_values, old_log_prob, advantages, returns),
+        clip_range,
+        clip_range_vf,
+        ent_coef,
+        vf_coef,
+        True,
+    )
     assert terms.loss == pytest.approx(loss_t.item(), rel=1e-9)
     terms.backprop()
     expected = {name: p.grad.numpy() for name, p in ref.named_parameters()}

@@ -79,8 +79,10 @@ def test_distribution_mode_and_sample_shapes(name, rng):
         dist = ref.proba_distribution(torch.tensor(out), torch.tensor(log_std))
     else:
         dist = ref.proba_distribution(torch.tensor(out))
-    np.testing.assert_allclose(np.asarray(ours.mode(out, log_std), dtype=np.float64).reshape(B, -1),
-                               dist.mode().numpy().astype(np.float64).reshape(B, -1))
+    np.testing.assert_allclose(
+        np.asarray(ours.mode(out, log_std), dtype=np.float64).reshape(B, -1),
+        dist.mode().numpy().astype(np.float64).reshape(B, -1),
+    )
     sample = ours.sample(out, log_std, np.random.default_rng(0))
     assert sample.shape == tuple(dist.sample().shape)
     if name == "Box":  # an unbounded Gaussian: any real action
@@ -125,8 +127,20 @@ def test_policy_backward_equals_autograd(action, activation_fn, rng):
         np.testing.assert_allclose(ours.grad_views[name], grad, rtol=RTOL, atol=ATOL, err_msg=name)
 
 
-def sb3_ppo_loss(ref, obs, actions, old_values, old_log_prob, advantages, returns, clip_range, clip_range_vf,
-                 ent_coef, vf_coef, normalize_advantage):
+def sb3_ppo_loss(
+    ref,
+    obs,
+    actions,
+    old_values,
+    old_log_prob,
+    advantages,
+    returns,
+    clip_range,
+    clip_range_vf,
+    ent_coef,
+    vf_coef,
+    normalize_advantage,
+):
     """The loss of SB3's PPO.train(), line for line, in torch."""
     values, log_prob, entropy = sb3_evaluate(ref, obs, actions)
     values = values.flatten()
@@ -152,8 +166,9 @@ def test_ppo_loss_backward_equals_autograd(action, clip_range_vf, ent_coef, norm
     check_ppo_loss_backward(ACTION_SPACES[action], {}, (0.2, clip_range_vf, ent_coef, 0.5, normalize_advantage), rng)
 
 
-@pytest.mark.parametrize("full_std, use_expln, squash_output",
-                         [(f, e, s) for f in (True, False) for e in (False, True) for s in (False, True)])
+@pytest.mark.parametrize(
+    "full_std, use_expln, squash_output", [(f, e, s) for f in (True, False) for e in (False, True) for s in (False, True)]
+)
 def test_gsde_ppo_loss_backward_equals_autograd(full_std, use_expln, squash_output, rng):
     """gSDE through the whole loss, entropy term included (-log_prob when squashing, as SB3's PPO)."""
     kwargs = dict(use_sde=True, full_std=full_std, use_expln=use_expln, squash_output=squash_output, log_std_init=-0.4)

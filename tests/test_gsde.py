@@ -95,15 +95,17 @@ def test_gsde_models_move_both_ways_between_sb3_and_scratch_ppo(tmp_path):
     assert ours.use_sde and ours.sde_sample_freq == 4 and ours.policy.log_std.shape == (64, 1)
     assert ours.policy.action_dist.exploration_matrices.shape == (1, 64, 1)  # load() redraws with one env
     obs = np.stack([ours.observation_space.sample() for _ in range(20)])
-    np.testing.assert_allclose(ours.predict(obs, deterministic=True)[0], sb3.predict(obs, deterministic=True)[0],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ours.predict(obs, deterministic=True)[0], sb3.predict(obs, deterministic=True)[0], rtol=1e-5, atol=1e-6
+    )
     ours.learn(64)  # and trains on
 
     ours.save(tmp_path / "ours")
     ref = PPO("MlpPolicy", "Pendulum-v1", seed=3, **kwargs)
     ref.set_parameters(str(tmp_path / "ours.zip"))  # weights and Adam state, SB3's key names and shapes
-    np.testing.assert_allclose(ref.predict(obs, deterministic=True)[0], ours.predict(obs, deterministic=True)[0],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ref.predict(obs, deterministic=True)[0], ours.predict(obs, deterministic=True)[0], rtol=1e-5, atol=1e-6
+    )
     assert int(ref.policy.optimizer.state_dict()["state"][0]["step"]) == ours.policy.optimizer.steps
 
 

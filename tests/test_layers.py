@@ -30,8 +30,9 @@ def test_orthogonal_init_flattens_like_torch(shape, gain, rng):
     ref = nn.init.orthogonal_(torch.empty(shape, dtype=torch.float64), gain=gain).numpy()
     assert ours.shape == ref.shape == shape
     flat_ours, flat_ref = ours.reshape(shape[0], -1), ref.reshape(shape[0], -1)
-    np.testing.assert_allclose(np.linalg.svd(flat_ours, compute_uv=False), np.linalg.svd(flat_ref, compute_uv=False),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        np.linalg.svd(flat_ours, compute_uv=False), np.linalg.svd(flat_ref, compute_uv=False), rtol=1e-10
+    )
     np.testing.assert_allclose(np.linalg.svd(flat_ours, compute_uv=False), gain, rtol=1e-10)
 
 
@@ -76,11 +77,13 @@ def test_mlp_backprop_equals_autograd(activation, torch_activation, rng):
 
 @pytest.mark.parametrize(
     ("in_channels", "out_channels", "kernel", "stride", "hw"),
-    [(4, 32, 8, 4, (84, 84)),  # NatureCNN's three layers on Atari frames
-     (32, 64, 4, 2, (20, 20)),
-     (64, 64, 3, 1, (9, 9)),
-     (3, 5, (3, 2), (2, 1), (11, 8)),  # rectangular kernel and stride, a window that does not tile the input
-     (1, 2, 5, 3, (5, 5))],  # one output position
+    [
+        (4, 32, 8, 4, (84, 84)),  # NatureCNN's three layers on Atari frames
+        (32, 64, 4, 2, (20, 20)),
+        (64, 64, 3, 1, (9, 9)),
+        (3, 5, (3, 2), (2, 1), (11, 8)),  # rectangular kernel and stride, a window that does not tile the input
+        (1, 2, 5, 3, (5, 5)),
+    ],  # one output position
     ids=str,
 )
 def test_conv2d_forward_and_backprop_equal_autograd(in_channels, out_channels, kernel, stride, hw, rng):

@@ -13,8 +13,20 @@ pytestmark = pytest.mark.slow  # minutes of training or subprocesses: `make test
 
 
 def test_run_trains_evaluates_and_saves_a_gsde_entry(tmp_path):
-    cmd = [sys.executable, "-m", "sb3_scratch_ppo", "run", "--env", "Pendulum-v1", "--timesteps", "4096",
-           "--eval-episodes", "2", "--out", str(tmp_path / "model")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sb3_scratch_ppo",
+        "run",
+        "--env",
+        "Pendulum-v1",
+        "--timesteps",
+        "4096",
+        "--eval-episodes",
+        "2",
+        "--out",
+        str(tmp_path / "model"),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "use_sde=True" in out.stdout and "Mean evaluation return" in out.stdout
@@ -24,8 +36,20 @@ def test_run_trains_evaluates_and_saves_a_gsde_entry(tmp_path):
 def test_run_saves_vecnormalize_statistics_without_pickle(tmp_path):
     """MountainCarContinuous-v0's entry normalizes: the saved file carries the statistics (checkpoint.npz), and
     load_checkpoint puts them into a new VecNormalize."""
-    cmd = [sys.executable, "-m", "sb3_scratch_ppo", "run", "--env", "MountainCarContinuous-v0", "--timesteps", "2000",
-           "--eval-episodes", "1", "--out", str(tmp_path / "mcc")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sb3_scratch_ppo",
+        "run",
+        "--env",
+        "MountainCarContinuous-v0",
+        "--timesteps",
+        "2000",
+        "--eval-episodes",
+        "1",
+        "--out",
+        str(tmp_path / "mcc"),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "VecNormalize statistics" in out.stdout

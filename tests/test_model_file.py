@@ -73,10 +73,26 @@ def test_the_payload_runs_in_sb3s_loader(sb3_zip, tmp_path):
     assert marker.read_text() == "ran"
 
 
-@pytest.mark.parametrize("key", ["zzz_extra_key", "policy_class", "learning_rate", "lr_schedule", "clip_range",
-                                 "observation_space", "action_space", "policy_kwargs", "_last_obs",
-                                 "_last_episode_starts", "ep_info_buffer", "ep_success_buffer", "rollout_buffer_class",
-                                 "action_noise", "env"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "zzz_extra_key",
+        "policy_class",
+        "learning_rate",
+        "lr_schedule",
+        "clip_range",
+        "observation_space",
+        "action_space",
+        "policy_kwargs",
+        "_last_obs",
+        "_last_episode_starts",
+        "ep_info_buffer",
+        "ep_success_buffer",
+        "rollout_buffer_class",
+        "action_noise",
+        "env",
+    ],
+)
 @pytest.mark.parametrize("with_env", [True, False])
 def test_a_pickled_payload_never_runs(sb3_zip, tmp_path, key, with_env):
     marker = tmp_path / "marker"
@@ -128,16 +144,26 @@ def test_weights_files_are_read_weights_only(sb3_zip, tmp_path):
 def same_predictions(ours, ref, n=32):
     """Discrete actions equal; continuous ones to float32 rounding (our matmuls sum in another order than torch's)."""
     obs = np.stack([ref.observation_space.sample() for _ in range(n)])
-    np.testing.assert_allclose(ours.predict(obs, deterministic=True)[0], ref.predict(obs, deterministic=True)[0],
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        ours.predict(obs, deterministic=True)[0], ref.predict(obs, deterministic=True)[0], rtol=1e-5, atol=1e-7
+    )
 
 
-@pytest.mark.parametrize("env_id, kwargs", [
-    ("CartPole-v1", {}),
-    ("Acrobot-v1", {"policy_kwargs": dict(net_arch=dict(pi=[16], vf=[8]), activation_fn=torch.nn.ReLU,
-                                          optimizer_kwargs=dict(betas=(0.8, 0.9)))}),
-    ("Pendulum-v1", {"use_sde": True, "clip_range_vf": 0.3}),
-])
+@pytest.mark.parametrize(
+    "env_id, kwargs",
+    [
+        ("CartPole-v1", {}),
+        (
+            "Acrobot-v1",
+            {
+                "policy_kwargs": dict(
+                    net_arch=dict(pi=[16], vf=[8]), activation_fn=torch.nn.ReLU, optimizer_kwargs=dict(betas=(0.8, 0.9))
+                )
+            },
+        ),
+        ("Pendulum-v1", {"use_sde": True, "clip_range_vf": 0.3}),
+    ],
+)
 def test_sb3_models_load_without_an_env(tmp_path, env_id, kwargs):
     """No env: the spaces are rebuilt from the file (float32 bounds, Discrete) and equal SB3's."""
     ref = PPO("MlpPolicy", env_id, **SMALL, **kwargs).learn(64)
@@ -153,11 +179,19 @@ def test_sb3_models_load_without_an_env(tmp_path, env_id, kwargs):
 def test_zoo_schedules_load_without_rl_zoo3(sb3_zip, tmp_path):
     """A zoo-trained model's `lin_0.001` is rl_zoo3.utils.SimpleLinearSchedule: rebuilt from its text, the blob never
     read (here it is garbage), so rl_zoo3 need not be installed."""
+
     def as_zoo(data):
-        data["learning_rate"] = {":type:": "<class 'rl_zoo3.utils.SimpleLinearSchedule'>", ":serialized:": "garbage",
-                                 "initial_value": 0.001}
-        data["clip_range"] = {":type:": "<class 'stable_baselines3.common.utils.FloatSchedule'>",
-                              ":serialized:": "garbage", "value_schedule": "SimpleLinearSchedule(initial_value=0.2)"}
+        data["learning_rate"] = {
+            ":type:": "<class 'rl_zoo3.utils.SimpleLinearSchedule'>",
+            ":serialized:": "garbage",
+            "initial_value": 0.001,
+        }
+        data["clip_range"] = {
+            ":type:": "<class 'stable_baselines3.common.utils.FloatSchedule'>",
+            ":serialized:": "garbage",
+            "value_schedule": "SimpleLinearSchedule(initial_value=0.2)",
+        }
+
     model = ScratchPPO.load(rewrite(sb3_zip, tmp_path / "zoo.zip", as_zoo), env=make_vec_env("CartPole-v1", n_envs=1))
     assert model.learning_rate(0.5) == 0.0005 and model.clip_range(0.25) == 0.05
     model.learn(32)
@@ -170,8 +204,7 @@ def test_a_function_schedule_predicts_and_asks_for_itself_to_train(tmp_path):
     same_predictions(ours, ref)
     with pytest.raises(ValueError, match=r"data\['learning_rate'\] is a function .*custom_objects=\{'learning_rate'"):
         ours.learn(32)
-    ours = ScratchPPO.load(tmp_path / "m", env=make_vec_env("CartPole-v1", n_envs=1),
-                           custom_objects={"learning_rate": 1e-4})
+    ours = ScratchPPO.load(tmp_path / "m", env=make_vec_env("CartPole-v1", n_envs=1), custom_objects={"learning_rate": 1e-4})
     ours.learn(32)
     assert ours.policy.optimizer.param_groups[0]["lr"] == 1e-4
 
@@ -193,7 +226,7 @@ def test_bad_files_get_clear_errors(sb3_zip, tmp_path):
         info = z.getinfo("policy.pth")
         start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 40
     corrupt = bytearray(blob)
-    corrupt[start: start + 8] = bytes(8)  # zeroes inside policy.pth's compressed bytes: its CRC fails
+    corrupt[start : start + 8] = bytes(8)  # zeroes inside policy.pth's compressed bytes: its CRC fails
     (tmp_path / "corrupt.zip").write_bytes(bytes(corrupt))
     with pytest.raises(model_file.ModelFileError, match=r"corrupt\.zip: corrupt model file: Bad CRC-32 .*policy\.pth"):
         ScratchPPO.load(tmp_path / "corrupt.zip")
@@ -216,9 +249,11 @@ def test_models_of_other_algorithms_are_named(tmp_path):
 
 
 def test_spaces_that_do_not_match_the_env_show_both(sb3_zip):
-    with pytest.raises(model_file.ModelFileError,
-                       match=r"observation_space'\]: the env's space Box\(.*\(6,\).*does not match the file's "
-                             r".*Box\(dtype=float32, _shape=\[4\]"):
+    with pytest.raises(
+        model_file.ModelFileError,
+        match=r"observation_space'\]: the env's space Box\(.*\(6,\).*does not match the file's "
+        r".*Box\(dtype=float32, _shape=\[4\]",
+    ):
         ScratchPPO.load(sb3_zip, env=make_vec_env("Acrobot-v1", n_envs=1))
 
 
@@ -226,8 +261,9 @@ def test_a_float64_box_needs_the_env(tmp_path):
     """float64 bounds printed by NumPy may be rounded: without the env the file cannot give the space exactly."""
     import gymnasium as gym
 
-    env = gym.wrappers.TransformObservation(gym.make("CartPole-v1"), lambda o: o.astype(np.float64),
-                                            gym.spaces.Box(-1.0, 1.0 / 3, (4,), np.float64))
+    env = gym.wrappers.TransformObservation(
+        gym.make("CartPole-v1"), lambda o: o.astype(np.float64), gym.spaces.Box(-1.0, 1.0 / 3, (4,), np.float64)
+    )
     PPO("MlpPolicy", env, **SMALL).save(tmp_path / "m")
     with pytest.raises(model_file.ModelFileError, match=r"the bound .* may have been rounded.*pass env="):
         ScratchPPO.load(tmp_path / "m")
@@ -244,8 +280,11 @@ def test_image_and_dict_models_load_with_their_env(tmp_path, policy):
     env = make_vec_env(make, n_envs=1, seed=0)
     ref = PPO(policy, env, n_steps=16, batch_size=16, n_epochs=1, seed=0)
     ref.save(tmp_path / "m")
-    with pytest.raises(model_file.ModelFileError, match=r"observation_space'\]: the file describes the space only in "
-                                                        r"part .*pass env="):
+    with pytest.raises(
+        model_file.ModelFileError,
+        match=r"observation_space'\]: the file describes the space only in "
+        r"part .*pass env=",
+    ):
         ScratchPPO.load(tmp_path / "m")
     ours = ScratchPPO.load(tmp_path / "m", env=env)
     obs = env.reset()

@@ -12,8 +12,21 @@ pytestmark = pytest.mark.slow  # minutes of training or subprocesses: `make test
 
 
 def parity(tmp_path, *args):
-    cmd = [sys.executable, "-m", "sb3_scratch_ppo", "parity", "--timesteps", "1024", "--workers", "2",
-           "--results", str(tmp_path / "results.json"), "--report", str(tmp_path / "report.md"), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sb3_scratch_ppo",
+        "parity",
+        "--timesteps",
+        "1024",
+        "--workers",
+        "2",
+        "--results",
+        str(tmp_path / "results.json"),
+        "--report",
+        str(tmp_path / "report.md"),
+        *args,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
@@ -21,12 +34,18 @@ def parity(tmp_path, *args):
 
 def test_cli_writes_table_report_plot_and_extends_results(tmp_path):
     config = zoo.DEFAULT_PATH.read_text()
-    cartpole = config[config.index("CartPole-v1:"):config.index("# ScratchCartPole-v0")]
+    cartpole = config[config.index("CartPole-v1:") : config.index("# ScratchCartPole-v0")]
     (tmp_path / "ppo.yml").write_text(cartpole + cartpole.replace("CartPole-v1:", "NoSuchEnv-v0:"))
     out = parity(tmp_path, "--config", str(tmp_path / "ppo.yml"), "--env", "NoSuchEnv-v0", "CartPole-v1", "--seeds", "2")
     assert "NoSuchEnv-v0: cannot run: the environment cannot be created here" in out
-    for text in ("CartPole-v1: 2 SB3 runs, 2 ScratchPPO runs, 1,024 steps each", "90% CI of diff", "control auc",
-                 "solved (>= 475)", "=> ScratchPPO vs SB3 on CartPole-v1", "| CartPole-v1 | 2 / 2 |"):
+    for text in (
+        "CartPole-v1: 2 SB3 runs, 2 ScratchPPO runs, 1,024 steps each",
+        "90% CI of diff",
+        "control auc",
+        "solved (>= 475)",
+        "=> ScratchPPO vs SB3 on CartPole-v1",
+        "| CartPole-v1 | 2 / 2 |",
+    ):
         assert text in out
     report = (tmp_path / "report.md").read_text()
     assert "![CartPole-v1 learning curves](parity_CartPole-v1.png)" in report and "## How to read this" in report
@@ -48,8 +67,12 @@ def test_cli_writes_table_report_plot_and_extends_results(tmp_path):
 def _runs(learner, finals, sps):
     from sb3_scratch_ppo import parity
 
-    return [parity.Run("MountainCarContinuous-v0", learner, seed, 20_000, [20_000], [final], final, [final], 1.0,
-                       steps_per_second=sps) for seed, final in enumerate(finals)]
+    return [
+        parity.Run(
+            "MountainCarContinuous-v0", learner, seed, 20_000, [20_000], [final], final, [final], 1.0, steps_per_second=sps
+        )
+        for seed, final in enumerate(finals)
+    ]
 
 
 def test_success_rate_and_speed_in_the_analysis():
@@ -58,16 +81,20 @@ def test_success_rate_and_speed_in_the_analysis():
     from sb3_scratch_ppo import parity
 
     solves_always, solves_half = [93.0] * 20, [93.0, -1.0] * 10
-    report = parity.analyse(_runs("sb3", solves_always, 400.0) + _runs("scratch", solves_half, 2800.0),
-                            "MountainCarContinuous-v0")
+    report = parity.analyse(
+        _runs("sb3", solves_always, 400.0) + _runs("scratch", solves_half, 2800.0), "MountainCarContinuous-v0"
+    )
     assert report.success.threshold == 90 and (report.success.ref, report.success.ours) == (1.0, 0.5)
     assert report.success.verdict == "different" and report.success.ci[1] < 0
     assert report.speedup == 7.0
-    same = parity.analyse(_runs("sb3", solves_half, 400.0) + _runs("scratch", solves_half[::-1], 400.0),
-                          "MountainCarContinuous-v0")
+    same = parity.analyse(
+        _runs("sb3", solves_half, 400.0) + _runs("scratch", solves_half[::-1], 400.0), "MountainCarContinuous-v0"
+    )
     assert same.success.verdict == "no difference shown" and same.success.ci[0] < 0 < same.success.ci[1]
-    pendulum = [parity.Run(**{**r.__dict__, "env_id": "Pendulum-v1"}) for r in _runs("sb3", solves_half, 1.0)
-                + _runs("scratch", solves_half, 1.0)]
+    pendulum = [
+        parity.Run(**{**r.__dict__, "env_id": "Pendulum-v1"})
+        for r in _runs("sb3", solves_half, 1.0) + _runs("scratch", solves_half, 1.0)
+    ]
     assert parity.analyse(pendulum, "Pendulum-v1").success is None  # no reward threshold: no such row
 
 

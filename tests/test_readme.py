@@ -22,6 +22,7 @@ def test_readme_has_examples():
 def test_readme_example_runs(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # files the examples save land in a temporary folder
     for algo in (PPO, ScratchPPO):  # however an example spells learn()'s arguments, it trains MAX_STEPS at most
+
         def capped(self, total_timesteps, *args, _learn=algo.learn, **kwargs):
             return _learn(self, min(total_timesteps, MAX_STEPS), *args, **kwargs)
 

@@ -33,8 +33,10 @@ def test_cartpole_reward_parity_with_negative_control(tmp_path):
     # so SB3 on CartPole-v1 is a fair shared reference for both envs.
     for learner, seeds in (("sb3", 2), ("scratch", SEEDS)):
         for seed in range(seeds):
-            on_scratch, on_v1 = (next(r for r in runs if r.learner == learner and r.seed == seed and r.env_id == e)
-                                 for e in ("ScratchCartPole-v0", "CartPole-v1"))
+            on_scratch, on_v1 = (
+                next(r for r in runs if r.learner == learner and r.seed == seed and r.env_id == e)
+                for e in ("ScratchCartPole-v0", "CartPole-v1")
+            )
             assert on_scratch.curve == on_v1.curve and on_scratch.eval_returns == on_v1.eval_returns, (learner, seed)
 
     for env_id in ("CartPole-v1", "ScratchCartPole-v0"):

@@ -45,8 +45,9 @@ def test_bootstrap_interval_covers_the_true_difference_about_90_percent_of_the_t
     rng = np.random.default_rng(4)
     hits = 0
     for i in range(200):
-        lo, hi = stats.bootstrap_ci(lambda a, b: a.mean(axis=1) - b.mean(axis=1), [rng.normal(1, 1, 30), rng.normal(0, 1, 30)],
-                                    n_boot=500, seed=i)
+        lo, hi = stats.bootstrap_ci(
+            lambda a, b: a.mean(axis=1) - b.mean(axis=1), [rng.normal(1, 1, 30), rng.normal(0, 1, 30)], n_boot=500, seed=i
+        )
         hits += lo <= 1.0 <= hi
     assert 0.82 <= hits / 200 <= 0.96
 

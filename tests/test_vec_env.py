@@ -27,8 +27,11 @@ def run(env, steps, seed, noise):
     record = [("reset", obs)]
     for _ in range(steps):
         obs, rewards, dones, infos = env.step(heuristic(obs, rng, noise))
-        ended = [(i, info["terminal_observation"], info["TimeLimit.truncated"], info["episode"]["r"], info["episode"]["l"])
-                 for i, info in enumerate(infos) if dones[i]]
+        ended = [
+            (i, info["terminal_observation"], info["TimeLimit.truncated"], info["episode"]["r"], info["episode"]["l"])
+            for i, info in enumerate(infos)
+            if dones[i]
+        ]
         keys = [sorted(info) for info in infos]
         record.append((obs, rewards, dones, ended, keys))
     return record
@@ -79,8 +82,16 @@ def test_negative_control_gymnasium_vector_env_differs():
         def step(self, actions):
             obs, r, term, trunc, _ = self.env.step(actions)
             done = term | trunc
-            infos = [{"TimeLimit.truncated": bool(trunc[i] and not term[i]), "terminal_observation": obs[i],
-                      "episode": {"r": 0.0, "l": 0}} if done[i] else {"TimeLimit.truncated": False} for i in range(len(obs))]
+            infos = [
+                {
+                    "TimeLimit.truncated": bool(trunc[i] and not term[i]),
+                    "terminal_observation": obs[i],
+                    "episode": {"r": 0.0, "l": 0},
+                }
+                if done[i]
+                else {"TimeLimit.truncated": False}
+                for i in range(len(obs))
+            ]
             return obs, r, done, infos
 
     ref = sb3_make_vec_env("CartPole-v1", n_envs=8, seed=3)
@@ -112,8 +123,15 @@ def test_sb3_api_surface():
         env.env_method("reset")
 
 
-@pytest.mark.parametrize("kwargs", [dict(wrapper_class=gym.wrappers.RecordEpisodeStatistics), dict(vec_env_cls=DummyVecEnv),
-                                    dict(env_kwargs={"max_episode_steps": 100}), dict(monitor_dir="MONITOR")])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(wrapper_class=gym.wrappers.RecordEpisodeStatistics),
+        dict(vec_env_cls=DummyVecEnv),
+        dict(env_kwargs={"max_episode_steps": 100}),
+        dict(monitor_dir="MONITOR"),
+    ],
+)
 def test_falls_back_to_sb3_make_vec_env(kwargs, tmp_path):
     if kwargs.get("monitor_dir"):
         kwargs["monitor_dir"] = str(tmp_path)
@@ -139,8 +157,9 @@ def test_vector_env_same_step_matches_sync_vector_env():
     """The native env's SAME_STEP mode and per-env seeds against Gymnasium's SyncVectorEnv of CartPole-v1 envs."""
     n = 6
     ours = scratch_envs.ScratchCartPoleVectorEnv(num_envs=n, autoreset_mode=AutoresetMode.SAME_STEP)
-    ref = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="sync",
-                       vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP})
+    ref = gym.make_vec(
+        "CartPole-v1", num_envs=n, vectorization_mode="sync", vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}
+    )
     seeds = [10 + i for i in range(n)]
     obs, _ = ours.reset(seed=seeds)
     obs_ref, _ = ref.reset(seed=seeds)

@@ -45,9 +45,15 @@ def venv(tmp_path_factory, wheel) -> Path:
 
 def test_the_wheel_holds_the_configs_the_envs_and_the_license(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    for name in ("sb3_scratch_ppo/zoo/configs/ppo.yml", "sb3_scratch_ppo/zoo/configs/atari.yml",
-                 "sb3_scratch_ppo/zoo/configs/observations.yml", "sb3_scratch_ppo/py.typed",
-                 "scratch_envs/cartpole.py", "sb3_scratch_ppo/nn/layers.py", "sb3_scratch_ppo/parity/stats.py"):
+    for name in (
+        "sb3_scratch_ppo/zoo/configs/ppo.yml",
+        "sb3_scratch_ppo/zoo/configs/atari.yml",
+        "sb3_scratch_ppo/zoo/configs/observations.yml",
+        "sb3_scratch_ppo/py.typed",
+        "scratch_envs/cartpole.py",
+        "sb3_scratch_ppo/nn/layers.py",
+        "sb3_scratch_ppo/parity/stats.py",
+    ):
         assert name in names, name
     assert any(n.endswith(".dist-info/entry_points.txt") for n in names)
     assert any(n.endswith("LICENSE") for n in names)
@@ -56,8 +62,14 @@ def test_the_wheel_holds_the_configs_the_envs_and_the_license(wheel):
 
 def test_the_main_job_runs_from_a_wheel_install_outside_the_checkout(venv, tmp_path):
     python, script = venv / "bin" / "python", venv / "bin" / "sb3-scratch-ppo"
-    where = run([str(python), "-c", "import sb3_scratch_ppo, scratch_envs; print(sb3_scratch_ppo.__file__); "
-                 "print(scratch_envs.__file__)"], tmp_path)
+    where = run(
+        [
+            str(python),
+            "-c",
+            "import sb3_scratch_ppo, scratch_envs; print(sb3_scratch_ppo.__file__); print(scratch_envs.__file__)",
+        ],
+        tmp_path,
+    )
     assert str(ROOT) not in where and where.count(str(venv)) == 2, where  # the installed copy, not this tree
     for cmd in ([str(script)], [str(python), "-m", "sb3_scratch_ppo"]):
         out = run([*cmd, "run", "--timesteps", "1024", "--eval-episodes", "2", "--out", "model"], tmp_path)

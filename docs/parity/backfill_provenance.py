@@ -24,9 +24,11 @@ from pathlib import Path
 
 from sb3_scratch_ppo import parity
 
-COMMAND = ("python -m sb3_scratch_ppo parity --env CartPole-v1 Pendulum-v1 MountainCarContinuous-v0 --seeds auto "
-           "--results docs/parity/results.json --report docs/parity/report.md (and --seeds 237 --no-control for "
-           "Pendulum-v1's seeds from 40); recorded after the runs")
+COMMAND = (
+    "python -m sb3_scratch_ppo parity --env CartPole-v1 Pendulum-v1 MountainCarContinuous-v0 --seeds auto "
+    "--results docs/parity/results.json --report docs/parity/report.md (and --seeds 237 --no-control for "
+    "Pendulum-v1's seeds from 40); recorded after the runs"
+)
 OUTCOME = ("timesteps", "curve", "final", "eval_returns")
 
 
@@ -53,22 +55,30 @@ def main() -> int:
         futures = [pool.submit(parity.run_one, r.env_id, r.learner, r.seed, r.n_timesteps) for r in checks]
         reruns = [f.result() for f in futures]
 
-    mismatched = [old.key for old, new in zip(checks, reruns, strict=True)
-                  if any(getattr(old, f) != getattr(new, f) for f in OUTCOME)]
+    mismatched = [
+        old.key for old, new in zip(checks, reruns, strict=True) if any(getattr(old, f) != getattr(new, f) for f in OUTCOME)
+    ]
     for old, new in zip(checks, reruns, strict=True):
         same = old.key not in mismatched
-        print(f"  {old.env_id} {old.learner} seed {old.seed}: {'identical' if same else 'DIFFERENT'} "
-              f"(final {old.final:.2f} stored, {new.final:.2f} now)")
+        print(
+            f"  {old.env_id} {old.learner} seed {old.seed}: {'identical' if same else 'DIFFERENT'} "
+            f"(final {old.final:.2f} stored, {new.final:.2f} now)"
+        )
     if mismatched:
         print(f"{len(mismatched)} reruns differ from the stored runs: no versions backfilled", file=sys.stderr)
         return 1
 
     with parity.locked(args.results):  # a sweep may be merging runs meanwhile: keep what it added
         runs = parity.load_results(args.results)
-        versions = {**reruns[0].versions, "backfilled": f"{len(checks)} of the {len(legacy)} runs without versions "
-                    "were rerun with these versions and were identical (docs/parity/backfill_provenance.py)"}
-        backfilled = {r.key: replace(r, versions=versions, command=COMMAND, steps_per_second=r.n_timesteps / r.wall_seconds)
-                      for r in legacy}
+        versions = {
+            **reruns[0].versions,
+            "backfilled": f"{len(checks)} of the {len(legacy)} runs without versions "
+            "were rerun with these versions and were identical (docs/parity/backfill_provenance.py)",
+        }
+        backfilled = {
+            r.key: replace(r, versions=versions, command=COMMAND, steps_per_second=r.n_timesteps / r.wall_seconds)
+            for r in legacy
+        }
         runs = [backfilled.get(r.key, r) for r in runs]
         parity.write_results(args.results, runs)
     print(f"backfilled {len(backfilled)} runs")

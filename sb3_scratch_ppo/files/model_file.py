@@ -41,11 +41,27 @@ WEIGHT_FILES = ("policy.pth", "policy.optimizer.pth")
 # PPO's saved attributes that are plain values, with the types each may have.
 _INT, _NUM = (int,), (int, float)
 SCALARS: dict[str, tuple[tuple[type, ...], bool]] = {  # name -> (types, None allowed)
-    **dict.fromkeys(("verbose", "num_timesteps", "_total_timesteps", "_num_timesteps_at_start", "_episode_num",
-                     "_stats_window_size", "_n_updates", "n_envs", "n_steps", "batch_size", "n_epochs",
-                     "sde_sample_freq"), (_INT, False)),
-    **dict.fromkeys(("start_time", "_current_progress_remaining", "gamma", "gae_lambda", "ent_coef", "vf_coef",
-                     "max_grad_norm"), (_NUM, False)),
+    **dict.fromkeys(
+        (
+            "verbose",
+            "num_timesteps",
+            "_total_timesteps",
+            "_num_timesteps_at_start",
+            "_episode_num",
+            "_stats_window_size",
+            "_n_updates",
+            "n_envs",
+            "n_steps",
+            "batch_size",
+            "n_epochs",
+            "sde_sample_freq",
+        ),
+        (_INT, False),
+    ),
+    **dict.fromkeys(
+        ("start_time", "_current_progress_remaining", "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm"),
+        (_NUM, False),
+    ),
     "target_kl": (_NUM, True),
     "use_sde": ((bool,), False),
     "normalize_advantage": ((bool,), False),
@@ -55,8 +71,18 @@ SCALARS: dict[str, tuple[tuple[type, ...], bool]] = {  # name -> (types, None al
 SCHEDULES = ("learning_rate", "clip_range", "clip_range_vf")
 # Saved, and rebuilt by load() itself (SB3 does the same for the first four when an env is given): the last
 # observations and episode buffers are pickled arrays and deques, and lr_schedule is made from learning_rate.
-REBUILT = {"_last_obs", "_last_episode_starts", "_last_original_obs", "ep_info_buffer", "ep_success_buffer",
-           "lr_schedule", "action_noise", "rollout_buffer_class", "rollout_buffer_kwargs", "env"}
+REBUILT = {
+    "_last_obs",
+    "_last_episode_starts",
+    "_last_original_obs",
+    "ep_info_buffer",
+    "ep_success_buffer",
+    "lr_schedule",
+    "action_noise",
+    "rollout_buffer_class",
+    "rollout_buffer_kwargs",
+    "env",
+}
 STRUCTURED = {"policy_class", "policy_kwargs", "observation_space", "action_space"}
 
 _POLICY_MODULES = ("stable_baselines3.common.policies", "sb3_scratch_ppo.policy")
@@ -94,8 +120,9 @@ def read(path: str | Path | io.BufferedIOBase) -> ModelFile:
             # zipfile looks for the index from the end; a cut file's last intact index is a weights file's own
             raise ModelFileError(f"{name}: truncated or corrupt: the end of the model file is missing")
         if "data" not in members:
-            raise ModelFileError(f"{name}: a zip without 'data': not a model saved by SB3 or ScratchPPO "
-                                 f"(it holds {sorted(members)[:6]})")
+            raise ModelFileError(
+                f"{name}: a zip without 'data': not a model saved by SB3 or ScratchPPO (it holds {sorted(members)[:6]})"
+            )
         try:
             text = archive.read("data").decode("utf-8")
             params = {}
@@ -133,10 +160,14 @@ def decode(file: ModelFile, custom_objects: dict[str, Any] | None, env_spaces: t
             out[key] = custom_objects[key]
         elif key in SCALARS:
             types, nullable = SCALARS[key]
-            if not ((value is None and nullable) or (isinstance(value, types) and not (
-                    isinstance(value, bool) and bool not in types))):
-                raise ModelFileError(f"{where}: expected {' or '.join(t.__name__ for t in types)}"
-                                     f"{' or null' if nullable else ''}, got {value!r}")
+            if not (
+                (value is None and nullable)
+                or (isinstance(value, types) and not (isinstance(value, bool) and bool not in types))
+            ):
+                raise ModelFileError(
+                    f"{where}: expected {' or '.join(t.__name__ for t in types)}"
+                    f"{' or null' if nullable else ''}, got {value!r}"
+                )
             out[key] = value
         elif key in SCHEDULES:
             out[key] = schedule(value, where)
@@ -160,12 +191,16 @@ def check_algorithm(file: ModelFile) -> None:
     module = serialized(file.data.get("policy_class")).get("__module__", "")
     if not isinstance(module, str) or (module and module not in _POLICY_MODULES):
         algo = module.split(".")[1].upper() if module.startswith("stable_baselines3.") else module
-        raise ModelFileError(f"{file.name}: saved by another algorithm ({algo}: its policy comes from {module!r}); "
-                             "ScratchPPO loads models saved by SB3's PPO or by ScratchPPO")
+        raise ModelFileError(
+            f"{file.name}: saved by another algorithm ({algo}: its policy comes from {module!r}); "
+            "ScratchPPO loads models saved by SB3's PPO or by ScratchPPO"
+        )
     missing = [k for k in ("n_epochs", "batch_size", "clip_range") if k not in file.data]
     if missing:
-        raise ModelFileError(f"{file.name}: saved by another algorithm (A2C, or not PPO: data has no {missing}); "
-                             "ScratchPPO loads models saved by SB3's PPO or by ScratchPPO")
+        raise ModelFileError(
+            f"{file.name}: saved by another algorithm (A2C, or not PPO: data has no {missing}); "
+            "ScratchPPO loads models saved by SB3's PPO or by ScratchPPO"
+        )
 
 
 # --- schedules ------------------------------------------------------------------------------------------
@@ -216,8 +251,7 @@ def policy_class(file: ModelFile) -> type:
     from sb3_scratch_ppo.policy import ActorCriticCnnPolicy, ActorCriticPolicy, MultiInputActorCriticPolicy
 
     keys = list(file.params["policy"])
-    if any(k.startswith("features_extractor.extractors.") or k.startswith("pi_features_extractor.extractors.")
-           for k in keys):
+    if any(k.startswith("features_extractor.extractors.") or k.startswith("pi_features_extractor.extractors.") for k in keys):
         return MultiInputActorCriticPolicy
     if any(".cnn." in f".{k}" for k in keys):
         return ActorCriticCnnPolicy
@@ -243,15 +277,21 @@ def policy_kwargs(value: Any, where: str) -> dict[str, Any]:
         match = re.fullmatch(r"<class '([\w.]+)\.(\w+)'>", item) if isinstance(item, str) else None
         if match is None:
             if isinstance(item, str) and item.startswith("<"):
-                raise ModelFileError(f"{where}[{key!r}]: {item} cannot be rebuilt without running code; pass it "
-                                     f"in custom_objects={{'policy_kwargs': {{...}}}}")
+                raise ModelFileError(
+                    f"{where}[{key!r}]: {item} cannot be rebuilt without running code; pass it "
+                    f"in custom_objects={{'policy_kwargs': {{...}}}}"
+                )
             out[key] = item
         elif key == "activation_fn" and match[1] == "torch.nn.modules.activation" and match[2] in ACTIVATIONS:
             out[key] = getattr(torch.nn, match[2])
         elif key == "optimizer_class" and match[2] == "Adam" and match[1] == "torch.optim.adam":
             out[key] = torch.optim.Adam
-        elif key == "features_extractor_class" and match[2] in EXTRACTORS and match[1] in (
-                "stable_baselines3.common.torch_layers", "sb3_scratch_ppo.nn.extractors", "sb3_scratch_ppo.extractors"):
+        elif (
+            key == "features_extractor_class"
+            and match[2] in EXTRACTORS
+            and match[1]
+            in ("stable_baselines3.common.torch_layers", "sb3_scratch_ppo.nn.extractors", "sb3_scratch_ppo.extractors")
+        ):
             out[key] = EXTRACTORS[match[2]][0]
         else:
             raise ModelFileError(f"{where}[{key!r}]: {item} is not a class ScratchPPO knows for {key}")

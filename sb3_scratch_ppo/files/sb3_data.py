@@ -39,25 +39,33 @@ def space(value: Any, where: str, given: spaces.Space | None) -> spaces.Space:
     try:
         return rebuild(kind, info)
     except (KeyError, ValueError, TypeError) as e:
-        raise ModelFileError(f"{where}: the file describes the space only in part ({describe(info)}: {e}); "
-                             "pass env= to load, whose spaces are checked against the file") from e
+        raise ModelFileError(
+            f"{where}: the file describes the space only in part ({describe(info)}: {e}); "
+            "pass env= to load, whose spaces are checked against the file"
+        ) from e
 
 
 def describe(info: dict[str, Any]) -> str:
     """The file's description of a space, on one line, long arrays cut."""
+
     def short(v: Any) -> str:
         text = re.sub(r"\s+", " ", str(v))
         return text if len(text) <= 60 else text[:57] + "..."
 
-    return type_name(info) + "(" + ", ".join(f"{k}={short(v)}" for k, v in info.items()
-                                              if k in ("dtype", "_shape", "n", "nvec", "low", "high", "start")) + ")"
+    return (
+        type_name(info)
+        + "("
+        + ", ".join(
+            f"{k}={short(v)}" for k, v in info.items() if k in ("dtype", "_shape", "n", "nvec", "low", "high", "start")
+        )
+        + ")"
+    )
 
 
 def _ints(text: Any) -> np.ndarray:
     if isinstance(text, (int, list)):
         return np.array(text, dtype=np.int64)
-    return np.array([int(x) for x in str(text).replace("[", " ").replace("]", " ").replace(",", " ").split()],
-                    dtype=np.int64)
+    return np.array([int(x) for x in str(text).replace("[", " ").replace("]", " ").replace(",", " ").split()], dtype=np.int64)
 
 
 def _exact(item: str, dtype: np.dtype) -> bool:

@@ -138,8 +138,10 @@ class MultiCategorical(Distribution):
 
     def log_prob_entropy(self, out, log_std, actions, latent=None):
         actions = actions.reshape(len(out), -1).astype(np.int64)
-        parts = [_categorical_log_prob_entropy(z, actions[:, i])
-                 for i, z in enumerate(np.split(np.ascontiguousarray(out.T), self.splits))]
+        parts = [
+            _categorical_log_prob_entropy(z, actions[:, i])
+            for i, z in enumerate(np.split(np.ascontiguousarray(out.T), self.splits))
+        ]
         log_prob = sum(part[0] for part in parts)
         entropy = sum(part[1] for part in parts)
         return log_prob, entropy, [part[2] for part in parts]

@@ -26,8 +26,7 @@ class FusedActorCritic:
             if i == 0:
                 weight = np.concatenate((a.weight, b.weight))
             else:
-                weight = np.zeros((a.weight.shape[0] + b.weight.shape[0], a.weight.shape[1] + b.weight.shape[1]),
-                                  dtype=dtype)
+                weight = np.zeros((a.weight.shape[0] + b.weight.shape[0], a.weight.shape[1] + b.weight.shape[1]), dtype=dtype)
                 weight[: a.weight.shape[0], : a.weight.shape[1]] = a.weight
                 weight[a.weight.shape[0] :, a.weight.shape[1] :] = b.weight
             self.layers.append((np.ascontiguousarray(weight.T), np.concatenate((a.bias, b.bias))))

@@ -33,8 +33,14 @@ class StateDependentNoise(Distribution):
     :param epsilon: added to the variance and inside the squash correction's log
     """
 
-    def __init__(self, action_dim: int, full_std: bool = True, use_expln: bool = False, squash_output: bool = False,
-                 epsilon: float = 1e-6):
+    def __init__(
+        self,
+        action_dim: int,
+        full_std: bool = True,
+        use_expln: bool = False,
+        squash_output: bool = False,
+        epsilon: float = 1e-6,
+    ):
         self.out_dim = action_dim
         self.action_dtype = np.float32
         self.full_std, self.use_expln, self.squash_output, self.epsilon = full_std, use_expln, squash_output, epsilon

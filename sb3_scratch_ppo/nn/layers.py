@@ -170,8 +170,9 @@ def linear_shapes(name: str, in_features: int, out_features: int) -> list[tuple[
     return [(f"{name}.weight", (out_features, in_features)), (f"{name}.bias", (out_features,))]
 
 
-def conv2d_shapes(name: str, in_channels: int, out_channels: int,
-                  kernel_size: int | tuple[int, int]) -> list[tuple[str, tuple[int, ...]]]:
+def conv2d_shapes(
+    name: str, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int]
+) -> list[tuple[str, tuple[int, ...]]]:
     """The parameters of torch's nn.Conv2d(in_channels, out_channels, kernel_size) registered as ``name``."""
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
     return [(f"{name}.weight", (out_channels, in_channels, kh, kw)), (f"{name}.bias", (out_channels,))]

@@ -35,8 +35,9 @@ def features_dim(space: spaces.Space) -> int:
     )
 
 
-def preprocess(obs: np.ndarray, space: spaces.Space, normalize_images: bool = True,
-               out: np.ndarray | None = None) -> np.ndarray:
+def preprocess(
+    obs: np.ndarray, space: spaces.Space, normalize_images: bool = True, out: np.ndarray | None = None
+) -> np.ndarray:
     """A batch of observations (B, *space.shape) -> float32 features (B, features_dim(space)).
 
     Writes into ``out`` when given (shape (B, features_dim), float32). Raises ValueError on

@@ -38,7 +38,29 @@ from sb3_scratch_ppo.parity.run import (
     run_one,
 )
 
-__all__ = ["CONTROL_LR_FACTOR", "EVAL_SEED_OFFSET", "LEARNERS", "N_EVAL_EPISODES", "N_POINTS", "PILOT_SEEDS",
-           "REASONING", "REWARD_THRESHOLDS", "EnvReport", "Run", "SuccessRate", "analyse", "format_table",
-           "learning_curve", "load_results", "locked", "merge_results", "plot", "provenance", "reward_threshold",
-           "run_one", "summary_table", "write_report", "write_results"]
+__all__ = [
+    "CONTROL_LR_FACTOR",
+    "EVAL_SEED_OFFSET",
+    "LEARNERS",
+    "N_EVAL_EPISODES",
+    "N_POINTS",
+    "PILOT_SEEDS",
+    "REASONING",
+    "REWARD_THRESHOLDS",
+    "EnvReport",
+    "Run",
+    "SuccessRate",
+    "analyse",
+    "format_table",
+    "learning_curve",
+    "load_results",
+    "locked",
+    "merge_results",
+    "plot",
+    "provenance",
+    "reward_threshold",
+    "run_one",
+    "summary_table",
+    "write_report",
+    "write_results",
+]

@@ -81,11 +81,14 @@ def reward_threshold(env_id: str) -> float | None:
 def analyse(runs: list[Run], env_id: str, rel_margin: float = 0.1, ref_env_id: str | None = None) -> EnvReport:
     """Compare ScratchPPO (and the control) on env_id with SB3 on ref_env_id (default: the same env)."""
     ref_env_id = ref_env_id or env_id
-    by = {learner: [r for r in runs if r.env_id == (ref_env_id if learner == "sb3" else env_id) and r.learner == learner]
-          for learner in LEARNERS}
+    by = {
+        learner: [r for r in runs if r.env_id == (ref_env_id if learner == "sb3" else env_id) and r.learner == learner]
+        for learner in LEARNERS
+    }
     if len(by["sb3"]) < 2 or len(by["scratch"]) < 2:
-        raise ValueError(f"{env_id}: need at least 2 runs each of sb3 and scratch, "
-                         f"have {len(by['sb3'])} and {len(by['scratch'])}")
+        raise ValueError(
+            f"{env_id}: need at least 2 runs each of sb3 and scratch, have {len(by['sb3'])} and {len(by['scratch'])}"
+        )
     comparisons, controls, needed = [], [], {}
     for metric in ("auc", "final"):
         ref = np.array([getattr(r, metric) for r in by["sb3"]])
@@ -103,5 +106,3 @@ def analyse(runs: list[Run], env_id: str, rel_margin: float = 0.1, ref_env_id: s
     wall = {learner: float(np.median([r.wall_seconds for r in rs])) for learner, rs in by.items() if rs}
     speed = {learner: float(np.median([r.speed for r in rs])) for learner, rs in by.items() if rs}
     return EnvReport(env_id, comparisons, controls, needed, wall, speed, by["sb3"][0].n_timesteps, success)
-
-

@@ -18,15 +18,27 @@ def add_parser(sub) -> None:
     """The ``parity`` subcommand's arguments, on ``sub`` (argparse's subparsers)."""
     cmd = sub.add_parser("parity", help="reward parity of ScratchPPO against SB3's PPO on zoo configs")
     cmd.add_argument("--env", nargs="+", default=["CartPole-v1"], help="env ids from the config file, or: all")
-    cmd.add_argument("--seeds", default="10", type=lambda v: v if v == "auto" else str(int(v)),
-                     help=f"seeds per learner, or 'auto': a pilot of {PILOT_SEEDS}, then as many as its spread asks for "
-                          "(results already in --results are reused; 0 runs nothing and rewrites the report)")
+    cmd.add_argument(
+        "--seeds",
+        default="10",
+        type=lambda v: v if v == "auto" else str(int(v)),
+        help=f"seeds per learner, or 'auto': a pilot of {PILOT_SEEDS}, then as many as its spread asks for "
+        "(results already in --results are reused; 0 runs nothing and rewrites the report)",
+    )
     cmd.add_argument("--max-seeds", type=int, default=40, help="the most seeds --seeds auto may ask for")
-    cmd.add_argument("--workers", type=int, default=None,
-                     help="parallel runs on this machine (default: one per core; a Ray cluster uses all its CPUs)")
-    cmd.add_argument("--backend", choices=sorted(sweep.BACKENDS), default=None,
-                     help="local: a process pool here (the default); ray: Ray tasks on the cluster at RAY_ADDRESS, "
-                          "or a Ray instance started here (the default when RAY_ADDRESS is set)")
+    cmd.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parallel runs on this machine (default: one per core; a Ray cluster uses all its CPUs)",
+    )
+    cmd.add_argument(
+        "--backend",
+        choices=sorted(sweep.BACKENDS),
+        default=None,
+        help="local: a process pool here (the default); ray: Ray tasks on the cluster at RAY_ADDRESS, "
+        "or a Ray instance started here (the default when RAY_ADDRESS is set)",
+    )
     cmd.add_argument("--margin", type=float, default=0.1, help="equivalence margin, as a fraction of |mean(SB3)|")
     cmd.add_argument("--timesteps", type=int, default=None, help="default: each entry's n_timesteps")
     cmd.add_argument("--config", default=None, help="a ppo.yml in the zoo's format (default: the package's configs/ppo.yml)")
@@ -54,8 +66,19 @@ def parity(args: argparse.Namespace, argv: list[str]) -> None:
     learners = ("sb3", "scratch") if args.no_control else LEARNERS
     start = time.perf_counter()
     command = "python -m sb3_scratch_ppo " + shlex.join(argv)
-    runs = sweep.sweep(runnable, args.seeds, args.results, learners, args.max_seeds, args.margin, workers=args.workers,
-                     n_timesteps=args.timesteps, config_path=args.config, backend=args.backend, command=command)
+    runs = sweep.sweep(
+        runnable,
+        args.seeds,
+        args.results,
+        learners,
+        args.max_seeds,
+        args.margin,
+        workers=args.workers,
+        n_timesteps=args.timesteps,
+        config_path=args.config,
+        backend=args.backend,
+        command=command,
+    )
     reports = write_report(runs, runnable, args.report, args.margin, skipped)
     for report in reports:
         print()

@@ -20,18 +20,25 @@ def format_table(report: EnvReport) -> str:
     rows = [("", c) for c in report.comparisons] + [("control ", c) for c in report.controls]
     for prefix, c in rows:
         ci = f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}]"
-        lines.append(f"{prefix + c.metric:<18}{c.mean_ref:>10.1f}{c.mean_ours:>11.1f}{ci:>22}{c.margin:>9.1f}"
-                     f"{c.welch_p:>9.3f}  {c.verdict}")
+        lines.append(
+            f"{prefix + c.metric:<18}{c.mean_ref:>10.1f}{c.mean_ours:>11.1f}{ci:>22}{c.margin:>9.1f}"
+            f"{c.welch_p:>9.3f}  {c.verdict}"
+        )
     if (s := report.success) is not None:
         ci = f"[{s.ci[0]:+.2f}, {s.ci[1]:+.2f}]"
-        lines.append(f"{'solved (>= ' + f'{s.threshold:g})':<18}{s.ref:>10.0%}{s.ours:>11.0%}{ci:>22}{'':>9}{'':>9}  "
-                     f"{s.verdict}")
+        lines.append(
+            f"{'solved (>= ' + f'{s.threshold:g})':<18}{s.ref:>10.0%}{s.ours:>11.0%}{ci:>22}{'':>9}{'':>9}  {s.verdict}"
+        )
     verdict = "EQUIVALENT" if report.equivalent else "NOT SHOWN EQUIVALENT"
-    power = {True: "", None: " (no negative control run here)",
-             False: ", but the negative control was not rejected either: the test lacks power and this verdict "
-                    "means nothing"}[report.has_power]
-    lines.append(f"=> ScratchPPO vs SB3 on {report.env_id}: {verdict}{power}; "
-                 f"ScratchPPO trains {report.speedup:.1f}x as many steps per second")
+    power = {
+        True: "",
+        None: " (no negative control run here)",
+        False: ", but the negative control was not rejected either: the test lacks power and this verdict means nothing",
+    }[report.has_power]
+    lines.append(
+        f"=> ScratchPPO vs SB3 on {report.env_id}: {verdict}{power}; "
+        f"ScratchPPO trains {report.speedup:.1f}x as many steps per second"
+    )
     return "\n".join(lines)
 
 
@@ -102,57 +109,88 @@ def _ci(c: stats.Comparison) -> str:
 
 def summary_table(reports: list[EnvReport]) -> list[str]:
     """One row per env: the verdicts at a glance (the README shows the same table)."""
-    lines = ["| env | seeds (SB3 / ours) | auc: SB3 / ours | 90% CI of diff (margin): verdict | final: SB3 / ours "
-             "| 90% CI of diff (margin): verdict | solved: SB3 / ours | control | verdict | speed: ours / SB3 |",
-             "|---|---:|---:|---|---:|---|---:|---|---|---:|"]
+    lines = [
+        "| env | seeds (SB3 / ours) | auc: SB3 / ours | 90% CI of diff (margin): verdict | final: SB3 / ours "
+        "| 90% CI of diff (margin): verdict | solved: SB3 / ours | control | verdict | speed: ours / SB3 |",
+        "|---|---:|---:|---|---:|---|---:|---|---|---:|",
+    ]
     for r in reports:
         auc, final = r.comparisons
         solved = "-" if r.success is None else f"{r.success.ref:.0%} / {r.success.ours:.0%}"
         control = {True: "rejected", False: "NOT rejected", None: "not run"}[r.has_power]
         verdict = f"**{r.verdict}**"
         if r.verdict == "inconclusive":
-            verdict += (" (the control passes too: no power)" if r.equivalent
-                        else f" (needs ~{max(r.seeds_needed.values()):,} seeds)")
-        lines.append(f"| {r.env_id} | {auc.n_ref} / {auc.n_ours} | {auc.mean_ref:.1f} / {auc.mean_ours:.1f} | {_ci(auc)} "
-                     f"| {final.mean_ref:.1f} / {final.mean_ours:.1f} | {_ci(final)} | {solved} | {control} "
-                     f"| {verdict} | {r.speedup:.1f}x |")
+            verdict += (
+                " (the control passes too: no power)" if r.equivalent else f" (needs ~{max(r.seeds_needed.values()):,} seeds)"
+            )
+        lines.append(
+            f"| {r.env_id} | {auc.n_ref} / {auc.n_ours} | {auc.mean_ref:.1f} / {auc.mean_ours:.1f} | {_ci(auc)} "
+            f"| {final.mean_ref:.1f} / {final.mean_ours:.1f} | {_ci(final)} | {solved} | {control} "
+            f"| {verdict} | {r.speedup:.1f}x |"
+        )
     return lines
 
 
-def write_report(runs: list[Run], env_ids: list[str], out: Path, rel_margin: float = 0.1,
-                 skipped: dict[str, str] | None = None) -> list[EnvReport]:
+def write_report(
+    runs: list[Run], env_ids: list[str], out: Path, rel_margin: float = 0.1, skipped: dict[str, str] | None = None
+) -> list[EnvReport]:
     out.parent.mkdir(parents=True, exist_ok=True)
     reports = [analyse(runs, env_id, rel_margin) for env_id in env_ids]
-    lines = ["# Reward parity: ScratchPPO vs SB3 PPO", "",
-             f"Margin: {rel_margin:.0%} of |mean(SB3)|; intervals: 90% percentile bootstrap (10,000 resamples). "
-             "Speed: the median training steps per second of these same runs (`learn()` alone).", "",
-             *summary_table(reports), ""]
+    lines = [
+        "# Reward parity: ScratchPPO vs SB3 PPO",
+        "",
+        f"Margin: {rel_margin:.0%} of |mean(SB3)|; intervals: 90% percentile bootstrap (10,000 resamples). "
+        "Speed: the median training steps per second of these same runs (`learn()` alone).",
+        "",
+        *summary_table(reports),
+        "",
+    ]
     lines += [f"Not run: {env_id}: {why}" for env_id, why in (skipped or {}).items()]
     for report in reports:
         env_id = report.env_id
         png = plot(runs, env_id, out.parent / f"parity_{env_id}.png")
-        lines += [f"## {env_id}", "", f"![{env_id} learning curves]({png.name})", "",
-                  "| learner | metric | SB3 mean | mean | 90% CI of diff | margin | Welch p | SB3 IQM (90% CI) "
-                  "| IQM (90% CI) | verdict |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        lines += [
+            f"## {env_id}",
+            "",
+            f"![{env_id} learning curves]({png.name})",
+            "",
+            "| learner | metric | SB3 mean | mean | 90% CI of diff | margin | Welch p | SB3 IQM (90% CI) "
+            "| IQM (90% CI) | verdict |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
         for name, cs in (("ScratchPPO", report.comparisons), ("control", report.controls)):
             for c in cs:
-                lines.append(f"| {name} | {c.metric} | {c.mean_ref:.1f} | {c.mean_ours:.1f} | "
-                             f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}] | {c.margin:.1f} | {c.welch_p:.3f} | "
-                             f"{c.iqm_ref:.1f} [{c.iqm_ref_ci[0]:.1f}, {c.iqm_ref_ci[1]:.1f}] | "
-                             f"{c.iqm_ours:.1f} [{c.iqm_ours_ci[0]:.1f}, {c.iqm_ours_ci[1]:.1f}] | {c.verdict} |")
+                lines.append(
+                    f"| {name} | {c.metric} | {c.mean_ref:.1f} | {c.mean_ours:.1f} | "
+                    f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}] | {c.margin:.1f} | {c.welch_p:.3f} | "
+                    f"{c.iqm_ref:.1f} [{c.iqm_ref_ci[0]:.1f}, {c.iqm_ref_ci[1]:.1f}] | "
+                    f"{c.iqm_ours:.1f} [{c.iqm_ours_ci[0]:.1f}, {c.iqm_ours_ci[1]:.1f}] | {c.verdict} |"
+                )
         verdict = f"**{report.verdict}**"
         power = {True: "yes", False: "NO (the test lacks power)", None: "no control run"}[report.has_power]
-        lines += ["", f"Verdict: {verdict}; negative control rejected: {power}. "
-                  f"Seeds run: {report.comparisons[0].n_ours}; seeds needed from the measured spread: "
-                  + ", ".join(f"{m} {n}" for m, n in report.seeds_needed.items()) + "."]
+        lines += [
+            "",
+            f"Verdict: {verdict}; negative control rejected: {power}. "
+            f"Seeds run: {report.comparisons[0].n_ours}; seeds needed from the measured spread: "
+            + ", ".join(f"{m} {n}" for m, n in report.seeds_needed.items())
+            + ".",
+        ]
         if (s := report.success) is not None:
-            lines += ["", f"Seeds whose final evaluation reaches the reward threshold ({s.threshold:g}): SB3 {s.ref:.0%}, "
-                      f"ScratchPPO {s.ours:.0%}; 90% CI of the difference [{s.ci[0]:+.2f}, {s.ci[1]:+.2f}]: "
-                      f"{s.verdict}."]
-        lines += ["", "Median per run: " + ", ".join(
-            f"{k} {report.wall_seconds[k]:.1f} s ({report.steps_per_second[k]:,.0f} steps/s)"
-            for k in report.wall_seconds) + f"; ScratchPPO {report.speedup:.1f}x SB3's steps per second.", ""]
+            lines += [
+                "",
+                f"Seeds whose final evaluation reaches the reward threshold ({s.threshold:g}): SB3 {s.ref:.0%}, "
+                f"ScratchPPO {s.ours:.0%}; 90% CI of the difference [{s.ci[0]:+.2f}, {s.ci[1]:+.2f}]: "
+                f"{s.verdict}.",
+            ]
+        lines += [
+            "",
+            "Median per run: "
+            + ", ".join(
+                f"{k} {report.wall_seconds[k]:.1f} s ({report.steps_per_second[k]:,.0f} steps/s)" for k in report.wall_seconds
+            )
+            + f"; ScratchPPO {report.speedup:.1f}x SB3's steps per second.",
+            "",
+        ]
     lines.append(REASONING)
     out.write_text("\n".join(lines))
     return reports

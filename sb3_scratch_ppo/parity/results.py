@@ -56,5 +56,3 @@ def write_results(path: Path, runs: list[Run]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-

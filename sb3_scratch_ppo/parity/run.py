@@ -79,8 +79,13 @@ def provenance() -> dict[str, str]:
     root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "sb3_scratch_ppo", "scratch_envs"],
-                               cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "sb3_scratch_ppo", "scratch_envs"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if commit.returncode == 0:
             versions["commit"] = commit.stdout.strip() + ("+uncommitted changes" if dirty.stdout.strip() else "")
     except OSError:  # no git here: an installed copy, not a checkout
@@ -88,8 +93,14 @@ def provenance() -> dict[str, str]:
     return versions
 
 
-def run_one(env_id: str, learner: str, seed: int, n_timesteps: int | None = None, config_path: str | None = None,
-            command: str | None = None) -> Run:
+def run_one(
+    env_id: str,
+    learner: str,
+    seed: int,
+    n_timesteps: int | None = None,
+    config_path: str | None = None,
+    command: str | None = None,
+) -> Run:
     """Train one learner on one seed and evaluate it (in a worker process: torch and BLAS at one thread)."""
     import torch
     from threadpoolctl import threadpool_limits
@@ -129,10 +140,21 @@ def run_one(env_id: str, learner: str, seed: int, n_timesteps: int | None = None
         wall = time.perf_counter() - start
 
         eval_env = config.make_eval_env(env, seed=seed + EVAL_SEED_OFFSET)
-        returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=N_EVAL_EPISODES, deterministic=True,
-                                     return_episode_rewards=True)
+        returns, _ = evaluate_policy(
+            model, eval_env, n_eval_episodes=N_EVAL_EPISODES, deterministic=True, return_episode_rewards=True
+        )
     timesteps, curve = learning_curve(np.array(log.ends), np.array(log.returns, dtype=float), n_timesteps)
-    return Run(env_id, learner, seed, n_timesteps, timesteps, curve, float(np.mean(returns)),
-               [float(r) for r in returns], wall, model.num_timesteps / wall, provenance(), command)
-
-
+    return Run(
+        env_id,
+        learner,
+        seed,
+        n_timesteps,
+        timesteps,
+        curve,
+        float(np.mean(returns)),
+        [float(r) for r in returns],
+        wall,
+        model.num_timesteps / wall,
+        provenance(),
+        command,
+    )

@@ -70,7 +70,7 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """"equivalent" (interval inside the margin), "different" (interval entirely outside it), else "inconclusive"."""
+        """ "equivalent" (interval inside the margin), "different" (interval entirely outside it), else "inconclusive"."""
         lo, hi = self.ci
         if -self.margin <= lo and hi <= self.margin:
             return "equivalent"
@@ -79,8 +79,9 @@ class Comparison:
         return "inconclusive"
 
 
-def compare(metric: str, ours: np.ndarray, ref: np.ndarray, rel_margin: float = 0.1, level: float = LEVEL,
-            seed: int = 0) -> Comparison:
+def compare(
+    metric: str, ours: np.ndarray, ref: np.ndarray, rel_margin: float = 0.1, level: float = LEVEL, seed: int = 0
+) -> Comparison:
     from scipy.stats import ttest_ind
 
     ours, ref = np.asarray(ours, dtype=float), np.asarray(ref, dtype=float)

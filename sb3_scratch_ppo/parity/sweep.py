@@ -26,6 +26,7 @@ def plan(env_ids: list[str], seeds: int, learners=LEARNERS) -> list[tuple[str, s
 
 # --- backends: where the tasks run. Each yields finished runs in the order they finish. ----------
 
+
 def run_local(tasks, workers: int | None, *args) -> Iterator[Run]:
     """A process pool on this machine, one worker per core (the default: nothing extra to install)."""
     import multiprocessing
@@ -67,8 +68,12 @@ def run_ray(tasks, workers: int | None, *args) -> Iterator[Run]:
         if os.environ.get("RAY_ADDRESS"):
             ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
         else:
-            ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                     _node_ip_address="127.0.0.1")
+            ray.init(
+                num_cpus=workers or os.cpu_count() or 1,
+                include_dashboard=False,
+                log_to_driver=False,
+                _node_ip_address="127.0.0.1",
+            )
     remote = ray.remote(num_cpus=1, max_retries=0)(_run_one_as_dict)
     pending = [remote.remote(*task, *args) for task in tasks]
     try:
@@ -89,9 +94,16 @@ def default_backend() -> str:
     return "ray" if os.environ.get("RAY_ADDRESS") else "local"
 
 
-def run_all(tasks: list[tuple[str, str, int]], results_path: Path, workers: int | None = None,
-            n_timesteps: int | None = None, config_path: str | None = None, progress: bool = True,
-            backend: str | None = None, command: str | None = None) -> list[Run]:
+def run_all(
+    tasks: list[tuple[str, str, int]],
+    results_path: Path,
+    workers: int | None = None,
+    n_timesteps: int | None = None,
+    config_path: str | None = None,
+    progress: bool = True,
+    backend: str | None = None,
+    command: str | None = None,
+) -> list[Run]:
     """Run every (env, learner, seed) task not yet in the results file; merge each run into it as it finishes."""
     runs = load_results(results_path)
     done = {r.key for r in runs}
@@ -99,8 +111,9 @@ def run_all(tasks: list[tuple[str, str, int]], results_path: Path, workers: int 
     # Env by env, in the order asked, so that each env's verdict lands as early as it can; within an env SB3 first
     # (the slow learner), so the workers stay busy at the end with the short runs.
     env_order = {env_id: i for i, env_id in enumerate(dict.fromkeys(env_id for env_id, _, _ in tasks))}
-    todo = sorted({t for t in tasks if (*t, steps[t[0]]) not in done},
-                  key=lambda t: (env_order[t[0]], t[1] != "sb3", t[2], t[1]))
+    todo = sorted(
+        {t for t in tasks if (*t, steps[t[0]]) not in done}, key=lambda t: (env_order[t[0]], t[1] != "sb3", t[2], t[1])
+    )
     if not todo:
         return runs
     backend = backend or default_backend()
@@ -121,8 +134,15 @@ def run_all(tasks: list[tuple[str, str, int]], results_path: Path, workers: int 
     return runs
 
 
-def sweep(env_ids: list[str], seeds: int | str, results: Path, learners=LEARNERS, max_seeds: int = 40,
-          rel_margin: float = 0.1, **run_kwargs) -> list[Run]:
+def sweep(
+    env_ids: list[str],
+    seeds: int | str,
+    results: Path,
+    learners=LEARNERS,
+    max_seeds: int = 40,
+    rel_margin: float = 0.1,
+    **run_kwargs,
+) -> list[Run]:
     """Run the tasks for seeds 0..seeds-1, or with seeds="auto" a pilot of PILOT_SEEDS and then as many as
     its spread asks for (at most max_seeds; the control needs no more). Runs already in results are reused."""
     auto = seeds == "auto"

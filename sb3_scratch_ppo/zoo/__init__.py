@@ -25,6 +25,20 @@ from sb3_scratch_ppo.zoo.config import (
 
 LinearSchedule = ZooLinearSchedule  # its name before it moved to sb3_scratch_ppo.schedules
 
-__all__ = ["ATARI_PATH", "CONFIGS", "DEFAULT_PATH", "ENV_WRAPPERS", "OBSERVATIONS_PATH", "SCHEDULED", "ZOO_KEYS",
-           "ConfigError", "LinearSchedule", "ZooConfig", "ZooLinearSchedule", "is_atari", "load", "parse_literal",
-           "read_entries"]
+__all__ = [
+    "ATARI_PATH",
+    "CONFIGS",
+    "DEFAULT_PATH",
+    "ENV_WRAPPERS",
+    "OBSERVATIONS_PATH",
+    "SCHEDULED",
+    "ZOO_KEYS",
+    "ConfigError",
+    "LinearSchedule",
+    "ZooConfig",
+    "ZooLinearSchedule",
+    "is_atari",
+    "load",
+    "parse_literal",
+    "read_entries",
+]

@@ -38,11 +38,15 @@ class ZooConfigLoader(yaml.SafeLoader):
 
 ZooConfigLoader.add_constructor(
     "tag:yaml.org,2002:python/object/apply:collections.OrderedDict",
-    lambda loader, node: OrderedDict(loader.construct_sequence(node.value[0], deep=True)
-                                     if isinstance(node, yaml.SequenceNode) else
-                                     loader.construct_mapping(node, deep=True)["args"][0]))
-ZooConfigLoader.add_constructor("tag:yaml.org,2002:python/tuple",
-                                lambda loader, node: tuple(loader.construct_sequence(node, deep=True)))
+    lambda loader, node: OrderedDict(
+        loader.construct_sequence(node.value[0], deep=True)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node, deep=True)["args"][0]
+    ),
+)
+ZooConfigLoader.add_constructor(
+    "tag:yaml.org,2002:python/tuple", lambda loader, node: tuple(loader.construct_sequence(node, deep=True))
+)
 
 
 class _SafeYaml:
@@ -77,8 +81,10 @@ def _arguments(argv: list[str], command: str, config: Path | None) -> list[str]:
             if argv[i + 1] == "ppo":
                 argv[i + 1] = ALGO
             elif argv[i + 1] != ALGO:
-                raise SystemExit(f"{command} runs ScratchPPO (--algo {ALGO}); for --algo {argv[i + 1]} use "
-                                 f"python -m rl_zoo3.{command.split('-')[1]}")
+                raise SystemExit(
+                    f"{command} runs ScratchPPO (--algo {ALGO}); for --algo {argv[i + 1]} use "
+                    f"python -m rl_zoo3.{command.split('-')[1]}"
+                )
     if "--algo" not in argv:
         argv = ["--algo", ALGO, *argv]
     if config is not None and not {"-conf", "--conf-file"} & set(argv):

@@ -74,8 +74,11 @@ def parse_literal(text: str, where: str) -> Any:
     def value(node: ast.AST) -> Any:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
             return node.value
-        if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
-                and isinstance(node.operand, ast.Constant)):
+        if (
+            isinstance(node, ast.UnaryOp)
+            and isinstance(node.op, (ast.USub, ast.UAdd))
+            and isinstance(node.operand, ast.Constant)
+        ):
             number = value(node.operand)
             if isinstance(number, (int, float)) and not isinstance(number, bool):
                 return -number if isinstance(node.op, ast.USub) else number
@@ -88,8 +91,10 @@ def parse_literal(text: str, where: str) -> Any:
             return {kw.arg: value(kw.value) for kw in node.keywords if kw.arg is not None}
         if isinstance(node, ast.Attribute):
             return _torch_nn_class(ast.unparse(node), where)
-        raise ConfigError(f"{where}: {ast.unparse(node)!r} is not allowed in {text!r}; expected literals, dict(...) "
-                          "and nn.<Activation> names")
+        raise ConfigError(
+            f"{where}: {ast.unparse(node)!r} is not allowed in {text!r}; expected literals, dict(...) "
+            "and nn.<Activation> names"
+        )
 
     return value(tree.body)
 
@@ -111,7 +116,7 @@ def _schedule(value: Any, where: str) -> Any:
         if not value.startswith("lin_"):
             raise ConfigError(f"{where}: {value!r} is not a number or a lin_<x> schedule")
         try:
-            return ZooLinearSchedule(float(value[len("lin_"):]))
+            return ZooLinearSchedule(float(value[len("lin_") :]))
         except ValueError as e:
             raise ConfigError(f"{where}: {value!r} is not a lin_<x> schedule with a number x") from e
     return value
@@ -135,8 +140,9 @@ class ZooConfig:
     def uses_sde(self) -> bool:
         return bool(self.kwargs.get("use_sde", False))
 
-    def make_env(self, seed: int | None = None, n_envs: int | None = None, training: bool = True, vec_env_cls=None,
-                 fast: bool = False):
+    def make_env(
+        self, seed: int | None = None, n_envs: int | None = None, training: bool = True, vec_env_cls=None, fast: bool = False
+    ):
         """The vectorized env of this entry: ``make_vec_env`` with n_envs copies, then VecNormalize if asked.
 
         ``fast=True``: sb3_scratch_ppo's make_vec_env (the native vectorized env where there is one,
@@ -152,8 +158,11 @@ class ZooConfig:
         wrapper = {}
         if self.env_wrapper:
             make_vec_env = env_util.make_vec_env  # the fast path has no wrapper_class
-            wrapper = {"wrapper_class": functools.partial(_wrap, wrappers=[(_import_wrapper(name), kwargs)
-                                                                           for name, kwargs in self.env_wrapper])}
+            wrapper = {
+                "wrapper_class": functools.partial(
+                    _wrap, wrappers=[(_import_wrapper(name), kwargs) for name, kwargs in self.env_wrapper]
+                )
+            }
         if is_atari(self.env_id) or _register_minigrid(self.env_id):
             make_vec_env = env_util.make_vec_env
         env = make_vec_env(self.env_id, n_envs=n_envs or self.n_envs, seed=seed, vec_env_cls=vec_env_cls, **wrapper)
@@ -162,8 +171,12 @@ class ZooConfig:
 
             env = VecFrameStack(env, self.frame_stack)
         if self.normalize is not None:
-            env = VecNormalize(env, training=training, norm_reward=training and self.normalize.get("norm_reward", True),
-                               **{k: v for k, v in self.normalize.items() if k != "norm_reward"})
+            env = VecNormalize(
+                env,
+                training=training,
+                norm_reward=training and self.normalize.get("norm_reward", True),
+                **{k: v for k, v in self.normalize.items() if k != "norm_reward"},
+            )
         return env
 
     def make_eval_env(self, train_env, seed: int):
@@ -240,8 +253,10 @@ def _env_wrapper(value: Any, where: str) -> tuple[tuple[str, dict[str, Any]], ..
         elif isinstance(item, dict) and len(item) == 1:
             [(name, kwargs)] = item.items()
         if name not in ENV_WRAPPERS or not isinstance(kwargs or {}, dict):
-            raise ConfigError(f"{where}: {item!r}: the env wrappers accepted are {sorted(ENV_WRAPPERS)} (a class "
-                              "name, or {name: kwargs}, alone or in a list); a config file never imports other code")
+            raise ConfigError(
+                f"{where}: {item!r}: the env wrappers accepted are {sorted(ENV_WRAPPERS)} (a class "
+                "name, or {name: kwargs}, alone or in a list); a config file never imports other code"
+            )
         wrappers.append((name, dict(kwargs or {})))
     return tuple(wrappers)
 
@@ -303,6 +318,14 @@ def load(env_id: str, path: str | Path | Traversable | None = None) -> ZooConfig
     frame_stack = entry.get("frame_stack")
     if frame_stack is not None and (not isinstance(frame_stack, int) or isinstance(frame_stack, bool) or frame_stack < 1):
         raise ConfigError(f"{path}: {env_id}.frame_stack: expected a positive integer, got {frame_stack!r}")
-    return ZooConfig(env_id=env_id, n_timesteps=int(entry["n_timesteps"]), n_envs=int(entry.get("n_envs", 1)),
-                     policy=entry.get("policy", "MlpPolicy"), normalize=normalize,
-                     kwargs=kwargs, path=path, env_wrapper=env_wrapper, frame_stack=frame_stack)
+    return ZooConfig(
+        env_id=env_id,
+        n_timesteps=int(entry["n_timesteps"]),
+        n_envs=int(entry.get("n_envs", 1)),
+        policy=entry.get("policy", "MlpPolicy"),
+        normalize=normalize,
+        kwargs=kwargs,
+        path=path,
+        env_wrapper=env_wrapper,
+        frame_stack=frame_stack,
+    )
