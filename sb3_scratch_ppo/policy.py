@@ -25,8 +25,6 @@ from sb3_scratch_ppo.nn.distributions import make_distribution
 from sb3_scratch_ppo.nn.extractors import (
     CombinedExtractor,
     FlattenExtractor,
-    MlpCache,
-    MlpExtractor,
     NatureCNN,
     extractor_class,
     make_features_extractor,
@@ -34,12 +32,18 @@ from sb3_scratch_ppo.nn.extractors import (
 from sb3_scratch_ppo.nn.fused import FUSED_MAX_MACS, FusedActorCritic
 from sb3_scratch_ppo.nn.gsde import StateDependentNoise
 from sb3_scratch_ppo.nn.layers import FlatParameters, linear_shapes, make_activation, orthogonal, torch_default_init
+from sb3_scratch_ppo.nn.mlp_extractor import MlpCache, MlpExtractor
 from sb3_scratch_ppo.optimizer import Adam
 from sb3_scratch_ppo.policy_api import SB3PolicyAPI
 
 
-def check_policy_kwargs(unsupported: dict[str, Any], use_sde: bool, squash_output: bool,
-                        optimizer_class: Any, optimizer_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+def check_policy_kwargs(
+    unsupported: dict[str, Any],
+    use_sde: bool,
+    squash_output: bool,
+    optimizer_class: Any,
+    optimizer_kwargs: dict[str, Any] | None,
+) -> dict[str, Any]:
     """Refuse, with the argument's name, what the policy does not implement; return Adam's keyword arguments."""
     for key in unsupported:
         raise TypeError(f"policy_kwargs: unexpected keyword argument {key!r} for ActorCriticPolicy")
@@ -271,8 +275,9 @@ class ActorCriticPolicy(SB3PolicyAPI):
         cache.latent_pi, cache.latent_vf = latent_pi, latent_vf
         return values, log_prob, entropy, cache
 
-    def backprop(self, cache: ForwardCache, g_values: np.ndarray, g_log_prob: np.ndarray,
-                 g_entropy: np.ndarray | None) -> None:
+    def backprop(
+        self, cache: ForwardCache, g_values: np.ndarray, g_log_prob: np.ndarray, g_entropy: np.ndarray | None
+    ) -> None:
         """Write dL/dparams into ``grads``, given dL/dV, dL/dlog_prob and dL/dentropy, each (B,) (dL/dentropy may be
         None: 0). Every gradient is overwritten, none accumulated: one call fills ``grads`` for one minibatch.
 
@@ -284,8 +289,7 @@ class ActorCriticPolicy(SB3PolicyAPI):
             self.grad_views["log_std"][:] = g_log_std
         learns = self.extractor_learns
         g_latent_pi = self.action_net.backprop(cache.latent_pi, g_out, need_input_grad=bool(mlp_cache.pi) or learns)
-        g_latent_vf = self.value_net.backprop(cache.latent_vf, g_values[:, None],
-                                              need_input_grad=bool(mlp_cache.vf) or learns)
+        g_latent_vf = self.value_net.backprop(cache.latent_vf, g_values[:, None], need_input_grad=bool(mlp_cache.vf) or learns)
         g_features = self.mlp_extractor.backprop(g_latent_pi, g_latent_vf, mlp_cache, need_features_grad=learns)
         if not learns:
             return
@@ -311,9 +315,20 @@ class MultiInputActorCriticPolicy(ActorCriticPolicy):
     default_features_extractor = CombinedExtractor
 
 
+# The names users pass ("MlpPolicy", ...), as SB3's PPO.policy_aliases.
+MlpPolicy, CnnPolicy, MultiInputPolicy = ActorCriticPolicy, ActorCriticCnnPolicy, MultiInputActorCriticPolicy
+POLICY_ALIASES: dict[str, type[ActorCriticPolicy]] = {
+    "MlpPolicy": MlpPolicy,
+    "CnnPolicy": CnnPolicy,
+    "MultiInputPolicy": MultiInputPolicy,
+}
+
 # SB3's policy classes, by name (a model saved by SB3's PPO names its class), and ours for each.
-SB3_POLICIES = {"ActorCriticPolicy": ActorCriticPolicy, "ActorCriticCnnPolicy": ActorCriticCnnPolicy,
-                "MultiInputActorCriticPolicy": MultiInputActorCriticPolicy}
+SB3_POLICIES = {
+    "ActorCriticPolicy": ActorCriticPolicy,
+    "ActorCriticCnnPolicy": ActorCriticCnnPolicy,
+    "MultiInputActorCriticPolicy": MultiInputActorCriticPolicy,
+}
 
 
 def our_policy_class(policy: Any) -> type[ActorCriticPolicy]:

@@ -30,26 +30,17 @@ from stable_baselines3.common.utils import FloatSchedule
 from threadpoolctl import threadpool_limits
 
 from sb3_scratch_ppo.checks import check_env_data, check_hyperparameters, check_ppo_batch, check_schedule_value
-from sb3_scratch_ppo.files import model_file
-from sb3_scratch_ppo.files.load import load_model, save_model
+from sb3_scratch_ppo.files.load import ModelFiles
 from sb3_scratch_ppo.loss import explained_variance, ppo_loss
 from sb3_scratch_ppo.optimizer import clip_grad_norm_
-from sb3_scratch_ppo.policy import (
-    ActorCriticCnnPolicy,
-    ActorCriticPolicy,
-    MultiInputActorCriticPolicy,
-    our_policy_class,
-)
+from sb3_scratch_ppo.policy import POLICY_ALIASES, ActorCriticPolicy, CnnPolicy, MlpPolicy, MultiInputPolicy, our_policy_class
 from sb3_scratch_ppo.rollout import RolloutStorage, stack_observations
 
 SelfScratchPPO = TypeVar("SelfScratchPPO", bound="ScratchPPO")
-
-MlpPolicy = ActorCriticPolicy
-CnnPolicy = ActorCriticCnnPolicy
-MultiInputPolicy = MultiInputActorCriticPolicy
+__all__ = ["CnnPolicy", "MlpPolicy", "MultiInputPolicy", "ScratchPPO"]
 
 
-class ScratchPPO(OnPolicyAlgorithm):
+class ScratchPPO(ModelFiles, OnPolicyAlgorithm):
     """Proximal Policy Optimization, a drop-in for ``stable_baselines3.PPO``: same parameters, defaults and behaviour.
 
     :param policy: "MlpPolicy", "CnnPolicy" (images) or "MultiInputPolicy" (Dict observations), or those classes
@@ -80,11 +71,7 @@ class ScratchPPO(OnPolicyAlgorithm):
     :param device: accepted for compatibility; computation is NumPy on the CPU
     """
 
-    policy_aliases: ClassVar[dict[str, type]] = {
-        "MlpPolicy": ActorCriticPolicy,
-        "CnnPolicy": ActorCriticCnnPolicy,
-        "MultiInputPolicy": MultiInputActorCriticPolicy,
-    }
+    policy_aliases: ClassVar[dict[str, type]] = POLICY_ALIASES
     # BLAS threads during learn(). The matrices of small MLPs are far too small for threads to pay:
     # one thread is faster alone, and far faster when two processes share the cores. None: BLAS's own setting.
     blas_threads: ClassVar[int | None] = 1
@@ -125,20 +112,45 @@ class ScratchPPO(OnPolicyAlgorithm):
         if not isinstance(policy, str):
             policy = our_policy_class(policy)
         super().__init__(
-            policy, env, learning_rate=learning_rate, n_steps=n_steps, gamma=gamma, gae_lambda=gae_lambda, ent_coef=ent_coef,
-            vf_coef=vf_coef, max_grad_norm=max_grad_norm, use_sde=use_sde, sde_sample_freq=sde_sample_freq,
-            rollout_buffer_class=rollout_buffer_class, rollout_buffer_kwargs=rollout_buffer_kwargs,
-            stats_window_size=stats_window_size, tensorboard_log=tensorboard_log, policy_kwargs=policy_kwargs, verbose=verbose,
-            device=device, seed=seed, _init_setup_model=False,
+            policy,
+            env,
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            rollout_buffer_class=rollout_buffer_class,
+            rollout_buffer_kwargs=rollout_buffer_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            _init_setup_model=False,
             supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
         )
 
         check_ppo_batch(batch_size, normalize_advantage, self.n_steps, None if self.env is None else self.env.num_envs)
         # Then what SB3 accepts but PPO cannot work with (SB3's own errors above and clip_range_vf's in _setup_model).
-        check_hyperparameters(learning_rate=learning_rate, n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs,
-                              gamma=gamma, gae_lambda=gae_lambda, clip_range=clip_range, ent_coef=ent_coef,
-                              vf_coef=vf_coef, max_grad_norm=max_grad_norm, target_kl=target_kl,
-                              stats_window_size=stats_window_size)
+        check_hyperparameters(
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            batch_size=batch_size,
+            n_epochs=n_epochs,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            clip_range=clip_range,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            target_kl=target_kl,
+            stats_window_size=stats_window_size,
+        )
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.clip_range = clip_range
@@ -155,12 +167,21 @@ class ScratchPPO(OnPolicyAlgorithm):
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         self.policy = self.policy_class(
-            self.observation_space, self.action_space, self.lr_schedule, use_sde=self.use_sde, seed=self.seed,
+            self.observation_space,
+            self.action_space,
+            self.lr_schedule,
+            use_sde=self.use_sde,
+            seed=self.seed,
             **self.policy_kwargs,
         )
         self.rollout_buffer = RolloutStorage(
-            self.n_steps, self.n_envs, self.policy.input_spec(), self.action_space.shape,
-            self.policy.action_dist.action_dtype, gamma=self.gamma, gae_lambda=self.gae_lambda,
+            self.n_steps,
+            self.n_envs,
+            self.policy.input_spec(),
+            self.action_space.shape,
+            self.policy.action_dist.action_dtype,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
         )
         self.clip_range = FloatSchedule(self.clip_range)
         if self.clip_range_vf is not None:
@@ -173,25 +194,6 @@ class ScratchPPO(OnPolicyAlgorithm):
         super().set_random_seed(seed)
         if seed is not None and getattr(self, "policy", None) is not None:
             self.policy.rng = np.random.default_rng(seed)
-
-    # --- model files: SB3's format, read without unpickling (files/) -------------------------------------------
-
-    @classmethod
-    def load(cls, path, env=None, device="auto", custom_objects: dict[str, Any] | None = None,
-             print_system_info: bool = False, force_reset: bool = True, **kwargs) -> ScratchPPO:
-        """Load a model saved by ScratchPPO or SB3's PPO, as SB3's ``load`` does, but nothing in the file is
-        unpickled or imported (``files/load.py``: ``load_model``)."""
-        return load_model(cls, path, env, device, custom_objects, print_system_info, **kwargs)
-
-    def save(self, path, exclude=None, include=None) -> None:
-        """SB3's save, naming SB3's policy and extractor classes in the file (``files/load.py``: ``save_model``)."""
-        save_model(self, super().save, path, exclude, include)
-
-    def set_parameters(self, load_path_or_dict, exact_match: bool = True, device="auto") -> None:
-        """SB3's set_parameters; a file is read by model_file (tensors weights-only, clear errors)."""
-        if not isinstance(load_path_or_dict, dict):
-            load_path_or_dict = model_file.read(load_path_or_dict).params
-        super().set_parameters(load_path_or_dict, exact_match, device)
 
     # --- the loop: OnPolicyAlgorithm's learn (collect_rollouts, dump_logs, train, until total_timesteps) -----------
 
@@ -247,8 +249,11 @@ class ScratchPPO(OnPolicyAlgorithm):
                 self._update_info_buffer([infos[i] for i in done_idx], dones[done_idx])
                 # Time-limit bootstrap (SB3 issue #633): a truncated episode's last reward gets
                 # gamma * V(terminal observation), as if the episode went on.
-                truncated = [i for i in done_idx if infos[i].get("terminal_observation") is not None
-                             and infos[i].get("TimeLimit.truncated", False)]
+                truncated = [
+                    i
+                    for i in done_idx
+                    if infos[i].get("terminal_observation") is not None and infos[i].get("TimeLimit.truncated", False)
+                ]
                 if truncated:
                     terminal_obs = stack_observations([infos[i]["terminal_observation"] for i in truncated])
                     check_env_data(terminal_obs, None, self.num_timesteps, what="terminal observation")
@@ -278,16 +283,20 @@ class ScratchPPO(OnPolicyAlgorithm):
         check_schedule_value("learning_rate", self.lr_schedule(progress), progress)  # a schedule may leave its range
         self._update_learning_rate(self.policy.optimizer)  # logs train/learning_rate
         clip_range = check_schedule_value("clip_range", self.clip_range(progress), progress)
-        clip_range_vf = None if self.clip_range_vf is None else check_schedule_value(
-            "clip_range_vf", self.clip_range_vf(progress), progress)
+        clip_range_vf = (
+            None
+            if self.clip_range_vf is None
+            else check_schedule_value("clip_range_vf", self.clip_range_vf(progress), progress)
+        )
 
         entropy_losses, pg_losses, value_losses, clip_fractions = [], [], [], []
         continue_training = True
         for epoch in range(self.n_epochs):
             approx_kl_divs = []
             for minibatch, data in enumerate(self.rollout_buffer.minibatches(self.batch_size)):
-                terms = ppo_loss(self.policy, data, clip_range, clip_range_vf, self.ent_coef, self.vf_coef,
-                                 self.normalize_advantage)
+                terms = ppo_loss(
+                    self.policy, data, clip_range, clip_range_vf, self.ent_coef, self.vf_coef, self.normalize_advantage
+                )
                 pg_losses.append(terms.policy_loss)
                 clip_fractions.append(terms.clip_fraction)
                 value_losses.append(terms.value_loss)

@@ -31,8 +31,12 @@ def imports(name: str) -> set[str]:
     path = MODULES[name]
     tree = ast.parse(path.read_text())
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
-                   and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING") for n in ast.walk(block)}
+    typing_only = {
+        id(n)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+        for n in ast.walk(block)
+    }
     found = set()
     for node in ast.walk(tree):
         if id(node) in typing_only:  # annotations only: never imported at run time
@@ -58,8 +62,9 @@ def in_wing(module: str, wing: str) -> bool:
 
 def test_the_graph_is_read_from_the_source():
     """The reader sees what is there: ppo imports the policy, the loss and the files wing; nn/ reaches NumPy."""
-    assert {"sb3_scratch_ppo.policy", "sb3_scratch_ppo.loss", "sb3_scratch_ppo.files.model_file"} <= internal(
-        "sb3_scratch_ppo.ppo")
+    assert {"sb3_scratch_ppo.policy", "sb3_scratch_ppo.loss", "sb3_scratch_ppo.files.load"} <= internal(
+        "sb3_scratch_ppo.ppo"
+    )
     assert "numpy" in imports("sb3_scratch_ppo.nn.layers")
     assert "sb3_scratch_ppo.parity.cli" in internal("sb3_scratch_ppo.__main__")
     assert len(MODULES) >= 30
@@ -77,7 +82,7 @@ def test_no_import_circle():
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                pytest.fail("import circle: " + " -> ".join([*path[path.index(nxt):], nxt]))
+                pytest.fail("import circle: " + " -> ".join([*path[path.index(nxt) :], nxt]))
             if nxt not in state:
                 visit(nxt, [*path, nxt])
         state[node] = 2
@@ -92,8 +97,13 @@ def test_nn_imports_numpy_gymnasium_spaces_and_itself_only():
     for name in (m for m in MODULES if in_wing(m, "nn")):
         for imported in imports(name):
             top = imported.split(".")[0]
-            ok = (top in stdlib or top == "numpy" or imported in ("gymnasium", "gymnasium.spaces")
-                  or in_wing(imported, "nn") or imported == "__future__")
+            ok = (
+                top in stdlib
+                or top == "numpy"
+                or imported in ("gymnasium", "gymnasium.spaces")
+                or in_wing(imported, "nn")
+                or imported == "__future__"
+            )
             assert ok, f"{name} imports {imported}"
 
 

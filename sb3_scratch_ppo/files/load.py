@@ -1,5 +1,6 @@
-"""ScratchPPO's ``load`` and ``save``: SB3's zip format, read without unpickling (``model_file.py``), written by SB3's
-own ``save`` with SB3's class names, so that either library loads the other's files."""
+"""ScratchPPO's ``load``, ``save`` and ``set_parameters`` (the ``ModelFiles`` mixin): SB3's zip format, read without
+unpickling (``model_file.py``), written by SB3's own ``save`` with SB3's class names, so that either library loads the
+other's files."""
 
 from __future__ import annotations
 
@@ -17,8 +18,15 @@ if TYPE_CHECKING:
     from sb3_scratch_ppo.ppo import ScratchPPO
 
 
-def load_model(cls: type[ScratchPPO], path, env=None, device="auto", custom_objects: dict[str, Any] | None = None,
-               print_system_info: bool = False, **kwargs) -> ScratchPPO:
+def load_model(
+    cls: type[ScratchPPO],
+    path,
+    env=None,
+    device="auto",
+    custom_objects: dict[str, Any] | None = None,
+    print_system_info: bool = False,
+    **kwargs,
+) -> ScratchPPO:
     """Load a model saved by ScratchPPO or SB3's PPO, as SB3's ``load`` does, but nothing in the file is
     unpickled or imported: ``data`` is read as JSON, only PPO's keys, type-checked; tensors weights-only.
 
@@ -34,17 +42,35 @@ def load_model(cls: type[ScratchPPO], path, env=None, device="auto", custom_obje
         env = cls._wrap_env(env, verbose if isinstance(verbose, int) else 0)
     data = decode(file, custom_objects, None if env is None else (env.observation_space, env.action_space))
     if "policy_kwargs" in kwargs and kwargs["policy_kwargs"] != data.get("policy_kwargs", {}):
-        raise ValueError(f"The specified policy kwargs do not equal the stored policy kwargs."
-                         f"Stored kwargs: {data.get('policy_kwargs')}, specified kwargs: {kwargs['policy_kwargs']}")
+        raise ValueError(
+            f"The specified policy kwargs do not equal the stored policy kwargs."
+            f"Stored kwargs: {data.get('policy_kwargs')}, specified kwargs: {kwargs['policy_kwargs']}"
+        )
     if env is not None:
         data["n_envs"] = env.num_envs  # as SB3 (its issue #1018)
     model = cls(policy=data.pop("policy_class"), env=env, device=device, _init_setup_model=False)
     model.__dict__.update(data)  # only the keys model_file.decode knows
     model.__dict__.update(kwargs)
     try:
-        check_hyperparameters(**{k: getattr(model, k) for k in ("learning_rate", "n_steps", "batch_size", "n_epochs",
-                              "gamma", "gae_lambda", "clip_range", "clip_range_vf", "ent_coef", "vf_coef",
-                              "max_grad_norm", "target_kl")})
+        check_hyperparameters(
+            **{
+                k: getattr(model, k)
+                for k in (
+                    "learning_rate",
+                    "n_steps",
+                    "batch_size",
+                    "n_epochs",
+                    "gamma",
+                    "gae_lambda",
+                    "clip_range",
+                    "clip_range_vf",
+                    "ent_coef",
+                    "vf_coef",
+                    "max_grad_norm",
+                    "target_kl",
+                )
+            }
+        )
     except ValueError as e:
         raise ModelFileError(f"{file.name}: {e}") from e
     unreadable = model.learning_rate if isinstance(model.learning_rate, UnreadableSchedule) else None
@@ -77,3 +103,33 @@ def save_model(model: ScratchPPO, base_save: Callable, path, exclude=None, inclu
         base_save(path, exclude, include)
     finally:
         model.policy_class, model.policy_kwargs = ours, ours_kwargs
+
+
+class ModelFiles:
+    """SB3's ``load``, ``save`` and ``set_parameters`` for ScratchPPO, which mixes this in before OnPolicyAlgorithm:
+    the same signatures, with the file read by ``model_file`` and written by SB3's ``save`` (``super()``)."""
+
+    @classmethod
+    def load(
+        cls,
+        path,
+        env=None,
+        device="auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs,
+    ) -> Any:
+        """Load a model saved by ScratchPPO or SB3's PPO, as SB3's ``load`` does, but nothing in the file is
+        unpickled or imported (``load_model``)."""
+        return load_model(cls, path, env, device, custom_objects, print_system_info, **kwargs)
+
+    def save(self, path, exclude=None, include=None) -> None:
+        """SB3's save, naming SB3's policy and extractor classes in the file (``save_model``)."""
+        save_model(self, super().save, path, exclude, include)  # type: ignore[misc]
+
+    def set_parameters(self, load_path_or_dict, exact_match: bool = True, device="auto") -> None:
+        """SB3's set_parameters; a file is read by model_file (tensors weights-only, clear errors)."""
+        if not isinstance(load_path_or_dict, dict):
+            load_path_or_dict = read(load_path_or_dict).params
+        super().set_parameters(load_path_or_dict, exact_match, device)  # type: ignore[misc]

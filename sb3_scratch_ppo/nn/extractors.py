@@ -1,4 +1,4 @@
-"""The policy's two feature stages, as SB3's ``torch_layers.py`` names them.
+"""The features extractors, the policy's first stage, as SB3's ``torch_layers.py`` names them.
 
     observation --preprocess--> network input --features_extractor--> features --mlp_extractor--> latent_pi, latent_vf
 
@@ -9,8 +9,8 @@
 - ``CombinedExtractor`` (MultiInputPolicy): per key of a Dict space, in the space's order, a NatureCNN for an
   image and a flatten for anything else; the features concatenated.
 - ``extractor_class`` / ``make_features_extractor``: SB3's extractor classes (by name) to these, with their kwargs.
-- ``MlpExtractor``: separate pi and vf towers of Linear + activation on the same features (no shared layers, as SB3
-  >= 1.8), their parameters named ``mlp_extractor.policy_net.{0,2,...}`` and ``mlp_extractor.value_net.{0,2,...}``.
+
+The second stage, ``MlpExtractor`` (the pi and vf towers), is in ``mlp_extractor.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sb3_scratch_ppo.nn import preprocessing
-from sb3_scratch_ppo.nn.layers import MLP, ConvCache, FlatParameters, LayerStep, ReLU, conv2d_shapes, linear_shapes
+from sb3_scratch_ppo.nn.layers import ConvCache, FlatParameters, ReLU, conv2d_shapes, linear_shapes
 
 
 class ConvStep(NamedTuple):
@@ -40,13 +40,6 @@ class CnnHead(NamedTuple):
     z: np.ndarray
     features: np.ndarray
     shape: tuple[int, ...]
-
-
-class MlpCache(NamedTuple):
-    """What MlpExtractor's backprop reads: one ``LayerStep`` per layer of the pi tower and of the vf tower."""
-
-    pi: list[LayerStep]
-    vf: list[LayerStep]
 
 
 class FlattenExtractor:
@@ -89,10 +82,16 @@ class NatureCNN:
 
     LAYERS = (("cnn.0", 32, 8, 4), ("cnn.2", 64, 4, 2), ("cnn.4", 64, 3, 1))  # name, out channels, kernel, stride
 
-    def __init__(self, observation_space: spaces.Space, features_dim: int = 512, normalized_image: bool = False,
-                 normalize_images: bool = True):
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        features_dim: int = 512,
+        normalized_image: bool = False,
+        normalize_images: bool = True,
+    ):
         assert isinstance(observation_space, spaces.Box), (
-            f"NatureCNN must be used with a gym.spaces.Box observation space, not {observation_space}")
+            f"NatureCNN must be used with a gym.spaces.Box observation space, not {observation_space}"
+        )
         assert preprocessing.is_image_space(observation_space, normalized_image=normalized_image), (
             f"You should use NatureCNN only with images not with {observation_space}\n"
             "(you are probably using `CnnPolicy` instead of `MlpPolicy` or `MultiInputPolicy`)\n"
@@ -107,8 +106,9 @@ class NatureCNN:
         for _, _, kernel, stride in self.LAYERS:
             height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
         if height < 1 or width < 1:  # torch fails in the first forward; say why
-            raise ValueError(f"NatureCNN: images of shape {observation_space.shape} are too small for its kernels "
-                             "(the smallest is 36 x 36)")
+            raise ValueError(
+                f"NatureCNN: images of shape {observation_space.shape} are too small for its kernels (the smallest is 36 x 36)"
+            )
         self.n_flatten = 64 * height * width
         self.convs: list = []  # set by bind()
         self.linear = None
@@ -168,8 +168,9 @@ class NatureCNN:
         g = g.reshape(b, c, h, w).transpose(0, 2, 3, 1)
         for i in range(len(self.convs) - 1, -1, -1):
             step = steps[i]
-            g = self.convs[i].backprop(self.relu.backprop(step.z, step.y, g), step.conv,
-                                       need_input_grad=i > 0 or need_input_grad)
+            g = self.convs[i].backprop(
+                self.relu.backprop(step.z, step.y, g), step.conv, need_input_grad=i > 0 or need_input_grad
+            )
         return None if g is None else g.transpose(0, 3, 1, 2)
 
 
@@ -181,8 +182,13 @@ class CombinedExtractor:
     one-hots, floats), keeping images (B, C, H, W) for their CNN and flattening the rest. Parameters:
     ``{prefix}.extractors.{key}.cnn...`` for each image key, as in SB3's state_dict."""
 
-    def __init__(self, observation_space: spaces.Dict, cnn_output_dim: int = 256, normalized_image: bool = False,
-                 normalize_images: bool = True):
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        cnn_output_dim: int = 256,
+        normalized_image: bool = False,
+        normalize_images: bool = True,
+    ):
         self.observation_space = observation_space
         self.normalize_images = normalize_images
         self.extractors: dict[str, NatureCNN | FlattenExtractor] = {}
@@ -202,12 +208,15 @@ class CombinedExtractor:
         """Per key, each key's extractor's preprocessing (into ``out[key]`` if given)."""
         if not isinstance(obs, dict):
             raise ValueError(f"expected a dict observation with keys {list(self.extractors)}, got {type(obs).__name__}")
-        return {key: extractor.preprocess(obs[key], None if out is None else out[key])
-                for key, extractor in self.extractors.items()}
+        return {
+            key: extractor.preprocess(obs[key], None if out is None else out[key])
+            for key, extractor in self.extractors.items()
+        }
 
     def parameter_shapes(self, prefix: str) -> list[tuple[str, tuple[int, ...]]]:
-        return [shape for key in self.cnn_keys for shape in self.extractors[key].parameter_shapes(
-            f"{prefix}.extractors.{key}")]
+        return [
+            shape for key in self.cnn_keys for shape in self.extractors[key].parameter_shapes(f"{prefix}.extractors.{key}")
+        ]
 
     def bind(self, params: FlatParameters, prefix: str) -> None:
         for key in self.cnn_keys:
@@ -234,91 +243,12 @@ class CombinedExtractor:
             start = stop
 
 
-def parse_net_arch(net_arch: Any) -> tuple[list[int], list[int]]:
-    """SB3's net_arch: None -> 64x64 for both; a list -> the same sizes for pi and vf; dict(pi=[..], vf=[..])."""
-    if net_arch is None:
-        return [64, 64], [64, 64]
-    if isinstance(net_arch, list) and len(net_arch) > 0 and isinstance(net_arch[0], dict):
-        net_arch = net_arch[0]  # SB3 < 1.8 format, still accepted by SB3 (with a warning)
-    if isinstance(net_arch, dict):
-        unknown = set(net_arch) - {"pi", "vf"}
-        if unknown:
-            raise ValueError(f"net_arch has unknown keys {sorted(unknown)}; expected dict(pi=[...], vf=[...])")
-        pi, vf = list(net_arch.get("pi", [])), list(net_arch.get("vf", []))
-    elif isinstance(net_arch, (list, tuple)):
-        pi, vf = list(net_arch), list(net_arch)
-    else:
-        raise ValueError(f"net_arch={net_arch!r}: expected a list of layer sizes or dict(pi=[...], vf=[...])")
-    for size in pi + vf:
-        if not isinstance(size, (int, np.integer)) or size <= 0:
-            raise ValueError(f"net_arch={net_arch!r}: layer sizes must be positive integers, got {size!r}")
-    return [int(s) for s in pi], [int(s) for s in vf]
-
-
-class MlpExtractor:
-    """SB3's MlpExtractor: a pi tower and a vf tower of Linear + activation, both reading the features.
-
-    Its parameters live in the policy's flat buffers: the policy asks for ``parameter_shapes``, lays out every
-    parameter of the network in SB3's order (``FlatParameters``), then ``bind``s the towers to their views.
-    """
-
-    def __init__(self, features_dim: int, net_arch: Any, activation: Any):
-        pi_sizes, vf_sizes = parse_net_arch(net_arch)
-        self.features_dim = features_dim
-        self.sizes = {"policy_net": pi_sizes, "value_net": vf_sizes}
-        self.activation = activation
-        self.latent_dim_pi = pi_sizes[-1] if pi_sizes else features_dim
-        self.latent_dim_vf = vf_sizes[-1] if vf_sizes else features_dim
-        self.policy_net: MLP | None = None  # set by bind()
-        self.value_net: MLP | None = None
-
-    def _layer_names(self, prefix: str, tower: str) -> list[str]:
-        """Every other index, as in SB3's Sequential(Linear, activation, Linear, activation, ...)."""
-        return [f"{prefix}.{tower}.{2 * i}" for i in range(len(self.sizes[tower]))]
-
-    def parameter_shapes(self, prefix: str) -> list[tuple[str, tuple[int, ...]]]:
-        """(name, shape) of every parameter, the pi tower first, as in SB3's state_dict."""
-        shapes = []
-        for tower, sizes in self.sizes.items():
-            names, in_sizes = self._layer_names(prefix, tower), [self.features_dim, *sizes][: len(sizes)]
-            for name, in_size, out_size in zip(names, in_sizes, sizes, strict=True):
-                shapes += linear_shapes(name, in_size, out_size)
-        return shapes
-
-    def bind(self, params: FlatParameters, prefix: str) -> None:
-        self.policy_net = MLP([params.linear(name) for name in self._layer_names(prefix, "policy_net")], self.activation)
-        self.value_net = MLP([params.linear(name) for name in self._layer_names(prefix, "value_net")], self.activation)
-
-    def forward(self, features: np.ndarray, cache: MlpCache | None = None,
-                vf_features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """latent_pi and latent_vf; with an ``MlpCache``, what ``backprop`` needs is appended to its lists. The vf tower
-        reads ``vf_features`` when the value function has a features extractor of its own."""
-        pi_cache, vf_cache = cache if cache is not None else (None, None)
-        vf_features = features if vf_features is None else vf_features
-        return self.policy_net.forward(features, pi_cache), self.value_net.forward(vf_features, vf_cache)
-
-    def forward_actor(self, features: np.ndarray) -> np.ndarray:
-        return self.policy_net.forward(features)
-
-    def forward_critic(self, features: np.ndarray) -> np.ndarray:
-        return self.value_net.forward(features)
-
-    def backprop(self, g_latent_pi: np.ndarray, g_latent_vf: np.ndarray, cache: MlpCache,
-                 need_features_grad: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
-        """Write both towers' gradients from dL/dlatent_pi and dL/dlatent_vf; return dL/dfeatures through each tower
-        if asked (a features extractor that learns needs them; the flatten extractor does not)."""
-        g_pi = self.policy_net.backprop(g_latent_pi, cache.pi, need_features_grad)
-        g_vf = self.value_net.backprop(g_latent_vf, cache.vf, need_features_grad)
-        return (g_pi, g_vf) if need_features_grad else None
-
-
 # SB3's features extractors (by class name: SB3's class or ours), and the keyword arguments each takes.
 EXTRACTORS = {
     "FlattenExtractor": (FlattenExtractor, set()),
     "NatureCNN": (NatureCNN, {"features_dim", "normalized_image"}),
     "CombinedExtractor": (CombinedExtractor, {"cnn_output_dim", "normalized_image"}),
 }
-
 
 
 def extractor_class(features_extractor_class: Any) -> type:
@@ -332,11 +262,12 @@ def extractor_class(features_extractor_class: Any) -> type:
     return EXTRACTORS[name][0]
 
 
-def make_features_extractor(cls: type, kwargs: dict[str, Any], observation_space: spaces.Space,
-                            normalize_images: bool):
+def make_features_extractor(cls: type, kwargs: dict[str, Any], observation_space: spaces.Space, normalize_images: bool):
     """SB3's make_features_extractor: ``cls(observation_space, **kwargs)``, normalize_images passed along."""
     allowed = EXTRACTORS[cls.__name__][1]
     if set(kwargs) - allowed:
-        raise TypeError(f"policy_kwargs: features_extractor_kwargs {sorted(set(kwargs) - allowed)} are not arguments of "
-                        f"{cls.__name__}" + (f" (it takes {sorted(allowed)})" if allowed else " (it takes none)"))
+        raise TypeError(
+            f"policy_kwargs: features_extractor_kwargs {sorted(set(kwargs) - allowed)} are not arguments of "
+            f"{cls.__name__}" + (f" (it takes {sorted(allowed)})" if allowed else " (it takes none)")
+        )
     return cls(observation_space, normalize_images=normalize_images, **kwargs)
