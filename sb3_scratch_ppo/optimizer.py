@@ -44,7 +44,7 @@ class Adam:
         eps: float = 1e-8,
     ):
         self.params, self.grads, self.views = params, grads, views
-        self.param_groups = [
+        self.param_groups: list[dict[str, Any]] = [
             {
                 "lr": lr,
                 "betas": tuple(betas),

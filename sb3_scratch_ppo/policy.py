@@ -16,12 +16,12 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from gymnasium import spaces
 
-from sb3_scratch_ppo.nn.distributions import make_distribution
+from sb3_scratch_ppo.nn.distributions import Distribution, make_distribution
 from sb3_scratch_ppo.nn.extractors import (
     CombinedExtractor,
     FlattenExtractor,
@@ -131,6 +131,7 @@ class ActorCriticPolicy(SB3PolicyAPI):
         if not share_features_extractor and self.extractor_learns:
             self.vf_features_extractor = make_features_extractor(cls, kwargs, observation_space, normalize_images)
         self.mlp_extractor = MlpExtractor(self.features_dim, net_arch, make_activation(activation_fn))
+        self.action_dist: Distribution
         if use_sde:  # Box only: BaseAlgorithm refuses gSDE for other action spaces
             self.action_dist = StateDependentNoise(int(np.prod(action_space.shape)), full_std, use_expln, squash_output)
         else:
@@ -262,7 +263,8 @@ class ActorCriticPolicy(SB3PolicyAPI):
         to the bounds (the rollout stores the actions as drawn)."""
         if self.squash_output:
             return self.unscale_action(actions)
-        return np.clip(actions, self.action_space.low, self.action_space.high)
+        box = cast(spaces.Box, self.action_space)  # env_actions is for Box actions only
+        return np.clip(actions, box.low, box.high)
 
     def evaluate_actions(self, x: Any, actions: np.ndarray):
         """Training step: V(s), log pi(a|s), H(pi(.|s)), each (B,), and the cache for ``backprop``."""

@@ -5,7 +5,7 @@ layout). A mixin: ``ActorCriticPolicy`` (policy.py) is the network, this is how 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from gymnasium import spaces
@@ -22,14 +22,24 @@ class SB3PolicyAPI:
     action_space: spaces.Space
     param_views: OrderedDict[str, np.ndarray]
 
+    # The network's side (ActorCriticPolicy): what this API is built on.
+    def preprocess(self, obs: Any, out: Any = None) -> Any:
+        raise NotImplementedError
+
+    def actions_from(self, x: Any, deterministic: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def env_actions(self, actions: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
     def unscale_action(self, scaled_action: np.ndarray) -> np.ndarray:
         """SB3's: from [-1, 1] to [low, high]."""
-        low, high = self.action_space.low, self.action_space.high
+        low, high = cast(spaces.Box, self.action_space).low, cast(spaces.Box, self.action_space).high
         return low + (0.5 * (scaled_action + 1.0) * (high - low))
 
     def scale_action(self, action: np.ndarray) -> np.ndarray:
         """SB3's: from [low, high] to [-1, 1]."""
-        low, high = self.action_space.low, self.action_space.high
+        low, high = cast(spaces.Box, self.action_space).low, cast(spaces.Box, self.action_space).high
         return 2.0 * ((action - low) / (high - low)) - 1.0
 
     def obs_to_tensor(self, observation: Any) -> tuple[Any, bool]:
@@ -90,7 +100,7 @@ class SB3PolicyAPI:
         """SB3's state_dict layout, as views of our parameters. SB3 registers the features extractor three times
         (``features_extractor``, ``pi_features_extractor``, ``vf_features_extractor``: the same module when shared;
         else the vf one is its own): the same keys, in SB3's order, with the copies as views of the one we hold."""
-        views = OrderedDict()
+        views: OrderedDict[str, np.ndarray] = OrderedDict()
         extractor = [(name, v) for name, v in self.param_views.items() if name.startswith("features_extractor.")]
         vf_own = [(name, v) for name, v in self.param_views.items() if name.startswith("vf_features_extractor.")]
         head = [(name, v) for name, v in self.param_views.items() if name == "log_std"]

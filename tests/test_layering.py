@@ -62,9 +62,7 @@ def in_wing(module: str, wing: str) -> bool:
 
 def test_the_graph_is_read_from_the_source():
     """The reader sees what is there: ppo imports the policy, the loss and the files wing; nn/ reaches NumPy."""
-    assert {"sb3_scratch_ppo.policy", "sb3_scratch_ppo.loss", "sb3_scratch_ppo.files.load"} <= internal(
-        "sb3_scratch_ppo.ppo"
-    )
+    assert {"sb3_scratch_ppo.policy", "sb3_scratch_ppo.loss", "sb3_scratch_ppo.files.load"} <= internal("sb3_scratch_ppo.ppo")
     assert "numpy" in imports("sb3_scratch_ppo.nn.layers")
     assert "sb3_scratch_ppo.parity.cli" in internal("sb3_scratch_ppo.__main__")
     assert len(MODULES) >= 30

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def load_model(
-    cls: type[ScratchPPO],
+    cls: Any,  # ScratchPPO or a subclass
     path,
     env=None,
     device="auto",
@@ -86,7 +86,7 @@ def load_model(
     return model
 
 
-def save_model(model: ScratchPPO, base_save: Callable, path, exclude=None, include=None) -> None:
+def save_model(model: Any, base_save: Callable, path, exclude=None, include=None) -> None:
     """SB3's save, naming SB3's policy and extractor classes in the file (the weights have their layout): SB3's
     ``PPO.load`` then builds its own torch policy from the file, and ScratchPPO.load maps them back to ours."""
     import stable_baselines3.common.policies as sb3_policies

@@ -25,8 +25,10 @@ The gradients are derived by hand in each docstring and checked against torch au
 
 from __future__ import annotations
 
+import abc
 import functools
 import math
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -82,8 +84,28 @@ def _categorical_backprop(ctx, g_log_prob: np.ndarray, g_entropy: np.ndarray | N
     return g
 
 
-class Distribution:
-    """What every distribution below shares: the rollout step's sample and log-probability."""
+class Distribution(abc.ABC):
+    """The interface every distribution offers (the module docstring says what each method returns), and the rollout
+    step's sample and log-probability, shared."""
+
+    out_dim: int  # the width of action_net's output
+    action_dtype: Any  # the dtype of the actions it samples
+
+    @abc.abstractmethod
+    def sample(self, out: np.ndarray, log_std: np.ndarray | None, rng: np.random.Generator, latent: Any = None) -> Any:
+        """A sampled action per row."""
+
+    @abc.abstractmethod
+    def mode(self, out: np.ndarray, log_std: np.ndarray | None, latent: Any = None) -> Any:
+        """The most likely action per row."""
+
+    @abc.abstractmethod
+    def log_prob_entropy(self, out: np.ndarray, log_std: np.ndarray | None, actions: np.ndarray, latent: Any = None) -> Any:
+        """log pi(a|s) and H per row, and the context ``backprop`` reads."""
+
+    @abc.abstractmethod
+    def backprop(self, ctx: Any, g_log_prob: np.ndarray, g_entropy: np.ndarray | None) -> Any:
+        """dLoss/dout (B, out_dim) and dLoss/dlog_std (or None)."""
 
     def log_std_shape(self, latent_dim: int) -> tuple[int, ...] | None:
         """The shape of the policy's ``log_std`` parameter, or None: none (only Gaussians have one)."""

@@ -21,7 +21,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sb3_scratch_ppo.nn import preprocessing
-from sb3_scratch_ppo.nn.layers import ConvCache, FlatParameters, ReLU, conv2d_shapes, linear_shapes
+from sb3_scratch_ppo.nn.layers import Conv2d, ConvCache, FlatParameters, Linear, ReLU, conv2d_shapes, linear_shapes
 
 
 class ConvStep(NamedTuple):
@@ -81,6 +81,8 @@ class NatureCNN:
     """
 
     LAYERS = (("cnn.0", 32, 8, 4), ("cnn.2", 64, 4, 2), ("cnn.4", 64, 3, 1))  # name, out channels, kernel, stride
+    convs: list[Conv2d]  # set by bind()
+    linear: Linear
 
     def __init__(
         self,
@@ -110,8 +112,6 @@ class NatureCNN:
                 f"NatureCNN: images of shape {observation_space.shape} are too small for its kernels (the smallest is 36 x 36)"
             )
         self.n_flatten = 64 * height * width
-        self.convs: list = []  # set by bind()
-        self.linear = None
         self.relu = ReLU()
 
     def input_spec(self, dtype) -> tuple[tuple[int, ...], np.dtype]:

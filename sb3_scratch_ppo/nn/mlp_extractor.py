@@ -49,6 +49,9 @@ class MlpExtractor:
     parameter of the network in SB3's order (``FlatParameters``), then ``bind``s the towers to their views.
     """
 
+    policy_net: MLP  # set by bind()
+    value_net: MLP
+
     def __init__(self, features_dim: int, net_arch: Any, activation: Any):
         pi_sizes, vf_sizes = parse_net_arch(net_arch)
         self.features_dim = features_dim
@@ -56,8 +59,6 @@ class MlpExtractor:
         self.activation = activation
         self.latent_dim_pi = pi_sizes[-1] if pi_sizes else features_dim
         self.latent_dim_vf = vf_sizes[-1] if vf_sizes else features_dim
-        self.policy_net: MLP | None = None  # set by bind()
-        self.value_net: MLP | None = None
 
     def _layer_names(self, prefix: str, tower: str) -> list[str]:
         """Every other index, as in SB3's Sequential(Linear, activation, Linear, activation, ...)."""
