@@ -174,9 +174,10 @@ def test_scratch_cartpole_through_gym_packages(tmp_path):
     assert ScratchPPO.load(tmp_path / "logs/scratch_ppo/ScratchCartPole-v0_1/ScratchCartPole-v0.zip").num_timesteps == 2048
 
 
-def test_the_stock_cli_with_the_override_module(tmp_path):
+@pytest.mark.parametrize("override", ["sb3_scratch_ppo.zoo.override", "sb3_scratch_ppo.zoo_override"])
+def test_the_stock_cli_with_the_override_module(tmp_path, override):
     """`python -m rl_zoo3.train --algo ppo --gym-packages sb3_scratch_ppo.zoo.override` trains ScratchPPO, filed
-    under ppo."""
+    under ppo; the module's name before the zoo wing became a folder works too."""
     out = zoo(
         tmp_path,
         "--algo",
@@ -184,7 +185,7 @@ def test_the_stock_cli_with_the_override_module(tmp_path):
         "--env",
         "CartPole-v1",
         "--gym-packages",
-        "sb3_scratch_ppo.zoo.override",
+        override,
         "--n-timesteps",
         "1024",
         "--seed",
