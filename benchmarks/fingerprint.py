@@ -4,9 +4,10 @@
     python benchmarks/fingerprint.py --against REV    # and the package's at git revision REV, case by case
 
 Each case trains a small seeded configuration (every action space, vf clipping, entropy, target_kl, schedules,
-truncated minibatches, unequal towers, ReLU, one env and eight, the fast path) and hashes the final weights, Adam's
-moments and the last train/* logs. A refactoring that keeps every hash computes bit for bit what it computed before;
-one that changes the arithmetic shows which cases moved (then the parity tests say whether it still matches SB3).
+truncated minibatches, unequal towers, ReLU, one env and eight, the fast path, CnnPolicy, MultiInputPolicy with a
+separate vf extractor, gSDE) and hashes the final weights, Adam's moments and the last train/* logs. A refactoring
+that keeps every hash computes bit for bit what it computed before; one that changes the arithmetic shows which cases
+moved (then the parity tests say whether it still matches SB3).
 Exit status 1 when ``--against`` finds a difference.
 """
 
@@ -32,6 +33,9 @@ def cases() -> dict:
     from stable_baselines3.common.envs import IdentityEnvMultiBinary, IdentityEnvMultiDiscrete
 
     from sb3_scratch_ppo import ScratchPPO, make_vec_env
+
+    sys.path.append(str(HERE.parent.parent))  # tests/envs.py: the image and Dict env of the parity tests
+    from tests.envs import ImageEnv
 
     return {
         "cartpole-zoo-fast-path": lambda: ScratchPPO(
@@ -69,6 +73,27 @@ def cases() -> dict:
             policy_kwargs=dict(net_arch=dict(pi=[16], vf=[8, 8]), activation_fn=torch.nn.ReLU),
         ),
         "discrete-observations": lambda: ScratchPPO("MlpPolicy", "FrozenLake-v1", seed=5, n_steps=64, batch_size=32),
+        "cnn-images": lambda: ScratchPPO(
+            "CnnPolicy", sb3_make_vec_env(ImageEnv, 2, seed=6), seed=6, n_steps=32, batch_size=16, n_epochs=2
+        ),
+        "multiinput-separate-extractors": lambda: ScratchPPO(
+            "MultiInputPolicy",
+            sb3_make_vec_env(ImageEnv, 2, seed=7, env_kwargs=dict(dict_obs=True)),
+            seed=7,
+            n_steps=32,
+            batch_size=16,
+            n_epochs=2,
+            policy_kwargs=dict(share_features_extractor=False),
+        ),
+        "gsde-pendulum": lambda: ScratchPPO(
+            "MlpPolicy",
+            sb3_make_vec_env("Pendulum-v1", 2, seed=8),
+            seed=8,
+            n_steps=64,
+            batch_size=32,
+            use_sde=True,
+            sde_sample_freq=4,
+        ),
     }
 
 
@@ -90,7 +115,7 @@ def fingerprints(names: list[str] | None) -> dict[str, str]:
             warnings.simplefilter("ignore", UserWarning)
             model = make()
         model.set_logger(configure(None, []))
-        model.learn(20_000 if "zoo" in name else 3_000)
+        model.learn(20_000 if "zoo" in name else 256 if name.startswith(("cnn", "multiinput")) else 3_000)
         h = hashlib.sha256()
         for key, value in model.get_parameters()["policy"].items():
             h.update(key.encode())
