@@ -1,4 +1,4 @@
-"""CnnPolicy's pieces against SB3's own torch modules under autograd, float64 (issue 13)."""
+"""CnnPolicy's pieces against SB3's own torch modules under autograd, float64."""
 
 from collections import OrderedDict
 

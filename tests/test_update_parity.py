@@ -360,7 +360,7 @@ def test_gsde_update_on_the_zoo_config_matches_sb3(env_id):
         np.testing.assert_allclose(ours_state["exp_avg"].numpy(), state["exp_avg"].numpy(), rtol=1e-3, atol=1e-7)
 
 
-# --- CnnPolicy and MultiInputPolicy (issue 13) -------------------------------------------------------------------------
+# --- CnnPolicy and MultiInputPolicy ---------------------------------------------------------------------------------------
 
 IMAGE_POLICIES = {
     "CnnPolicy": dict(dict_obs=False),
