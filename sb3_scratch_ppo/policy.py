@@ -3,8 +3,9 @@
     obs --preprocess--> x --features_extractor--> features --mlp_extractor--> latent_pi --action_net--> distribution
                                                                           \\-> latent_vf --value_net---> V(s)
 
-The pieces are in ``extractors.py`` (features extractor, mlp_extractor), ``layers.py`` (Linear, activations, init,
-the flat buffers) and ``distributions.py``. All parameters live in one flat buffer ``params`` with per-layer views,
+The pieces are in ``nn/``: ``extractors.py`` (features extractors), ``mlp_extractor.py`` (the pi and vf towers),
+``layers.py`` (Linear, activations, init, the flat buffers), ``distributions.py`` and ``gsde.py``; SB3's policy API on
+top of it is ``policy_api.py``. All parameters live in one flat buffer ``params`` with per-layer views,
 in the order and under the names of SB3's ``ActorCriticPolicy.state_dict()`` (torch layout: Linear weights are
 (out, in)); gradients live in ``grads`` with the same layout, so clipping and Adam are a few array operations.
 """

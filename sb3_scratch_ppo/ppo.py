@@ -2,19 +2,21 @@
 
 Paper: Schulman et al. 2017, "Proximal Policy Optimization Algorithms", https://arxiv.org/abs/1707.06347.
 The semantics are SB3's PPO, detail by detail; the names are SB3's. SB3's OnPolicyAlgorithm gives env wrapping,
-seeding, the logger, callbacks, the training loop, predict and save/load; everything that learns is ours.
+seeding, the logger, callbacks, the training loop and predict; everything that learns is ours, and model files are
+read by ours without unpickling (``files/``).
 
 One iteration of PPO, in the order it runs, and where each step lives:
 
     learn()                       OnPolicyAlgorithm's loop: collect_rollouts, dump_logs, train, until total_timesteps
     collect_rollouts()            below: n_steps steps of every env; per step, policy.rollout_net samples a ~ pi(.|s)
-                                  and V(s) (policy.py), the env steps, RolloutStorage.add stores it (rollout.py)
+                                  and V(s) (policy.py, nn/fused.py), the env steps, RolloutStorage.add stores it
+                                  (rollout.py)
     compute_returns_and_advantage GAE(lambda) advantages and returns, backwards in time (rollout.py)
     train()                       below: n_epochs passes over the rollout in shuffled minibatches
                                   (RolloutStorage.minibatches); per minibatch:
       ppo_loss()                  every equation of the update, and their derivatives by hand (loss.py)
       backprop()                  dLoss/dparams through distribution, heads and towers (policy.py,
-                                  distributions.py, layers.py), written into policy.grads
+                                  nn/distributions.py, nn/mlp_extractor.py, nn/layers.py), written into policy.grads
       clip_grad_norm_, Adam.step  the update of the flat parameter buffer (optimizer.py)
 """
 
