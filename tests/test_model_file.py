@@ -239,6 +239,14 @@ def test_bad_files_get_clear_errors(sb3_zip, tmp_path):
         ScratchPPO.load(tmp_path / "badtype.zip")
 
 
+def test_an_activation_the_policy_lacks_is_refused_at_the_file_check(tmp_path):
+    """The file check and the policy read one list of activations (nn.layers.ACTIVATIONS): an SB3 model with GELU
+    is refused by name, with the file named, not accepted and then failed inside the policy."""
+    PPO("MlpPolicy", "CartPole-v1", policy_kwargs=dict(activation_fn=torch.nn.GELU), **SMALL).save(tmp_path / "gelu")
+    with pytest.raises(model_file.ModelFileError, match=r"gelu\.zip: data\['policy_kwargs'\]\['activation_fn'\]: .*GELU"):
+        ScratchPPO.load(tmp_path / "gelu")
+
+
 def test_models_of_other_algorithms_are_named(tmp_path):
     DQN("MlpPolicy", "CartPole-v1").save(tmp_path / "dqn")
     with pytest.raises(model_file.ModelFileError, match=r"dqn\.zip: saved by another algorithm \(DQN"):
