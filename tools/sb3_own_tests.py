@@ -1,0 +1,255 @@
+"""Stable-Baselines3's own test suite, run against ScratchPPO: every PPO of SB3's tests replaced by ScratchPPO.
+
+    python tools/sb3_own_tests.py               # both runs, then the comparison (what tests/test_sb3_own_suite.py runs)
+    python tools/sb3_own_tests.py --learner scratch --report runs/sb3_own.json   # one run, its per-test results
+
+SB3's tests ship in its sdist on the package index: the installed SB3's version is downloaded once (``pip download
+--no-binary``) into a cache folder (default: beside the running Python's venv) and its ``tests/`` extracted. A
+``conftest.py`` written beside them swaps ``stable_baselines3.PPO`` (and ``stable_baselines3.ppo.PPO``) for
+ScratchPPO before any test module is imported, and stops the run if a test module still holds another PPO. Each run
+records, per test, its outcome and whether it built a PPO. The comparison keeps the tests that built one and that SB3's
+own PPO passes (so a version or environment mismatch is never counted against us), and checks them against
+``tests/sb3_expected_failures.txt`` (a test id and its reason per line): a test that newly fails, or an expected
+failure that passes, fails the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPECTED = ROOT / "tests" / "sb3_expected_failures.txt"
+PPO_TESTS = ROOT / "tests" / "sb3_ppo_tests.txt"  # which of SB3's tests build a PPO, found by --discover
+# The test files that import PPO, less the tests parametrized with another algorithm only; each run records which
+# tests really build a PPO, and only those count.
+SELECTION = "PPO or ppo or not (A2C or DQN or SAC or TD3 or DDPG or Her or HER)"
+
+CONFTEST = '''"""Written by sb3-scratch-ppo's tools/sb3_own_tests.py: which PPO SB3's tests build, and what each test did."""
+
+import json
+import os
+import sys
+
+import pytest
+import stable_baselines3
+import stable_baselines3.ppo
+
+LEARNER = os.environ["SB3_OWN_TESTS_LEARNER"]
+if LEARNER == "scratch":
+    import sb3_scratch_ppo
+
+    stable_baselines3.PPO = stable_baselines3.ppo.PPO = sb3_scratch_ppo.ScratchPPO
+PPO_CLASS = stable_baselines3.PPO
+RESULTS = {}
+_current = [None]
+_init = PPO_CLASS.__init__
+
+
+def _recording_init(self, *args, **kwargs):
+    RESULTS.setdefault(_current[0], {})["built"] = True
+    _init(self, *args, **kwargs)
+
+
+PPO_CLASS.__init__ = _recording_init
+
+
+def pytest_collection_modifyitems(session, config, items):
+    for module in {item.module for item in items if getattr(item, "module", None) is not None}:
+        held = getattr(module, "PPO", PPO_CLASS)
+        if held is not PPO_CLASS:
+            pytest.exit(f"the PPO swap did not take: {module.__name__}.PPO is {held!r}, not {PPO_CLASS!r}", returncode=3)
+
+
+def pytest_runtest_setup(item):
+    _current[0] = item.nodeid
+
+
+def pytest_runtest_logreport(report):
+    entry = RESULTS.setdefault(report.nodeid, {})
+    entry.setdefault("built", False)
+    if report.when == "call" or report.outcome != "passed":
+        if entry.get("outcome") in (None, "passed"):
+            entry["outcome"] = report.outcome
+            if report.outcome == "failed":
+                entry["message"] = str(report.longrepr).strip().splitlines()[-1][:300] if report.longrepr else ""
+
+
+def pytest_sessionfinish(session, exitstatus):
+    with open(os.environ["SB3_OWN_TESTS_REPORT"], "w") as f:
+        json.dump({"learner": LEARNER, "ppo": f"{PPO_CLASS.__module__}.{PPO_CLASS.__qualname__}", "tests": RESULTS}, f,
+                  indent=1)
+'''
+
+
+def sb3_tests(cache: Path) -> Path:
+    """SB3's ``tests/`` for the installed version, downloaded and extracted once into ``cache``."""
+    import stable_baselines3
+
+    version = stable_baselines3.__version__
+    folder = cache / f"stable_baselines3-{version}"
+    if not (folder / "tests").is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-q",
+                "-d",
+                str(cache),
+                f"stable-baselines3=={version}",
+            ],
+            check=True,
+        )
+        with tarfile.open(cache / f"stable_baselines3-{version}.tar.gz") as tar:
+            members = [m for m in tar.getmembers() if m.name.startswith(f"stable_baselines3-{version}/tests/")]
+            tar.extractall(cache, members=members, filter="data")
+    if not (folder / "tests" / "test_run.py").is_file():
+        raise SystemExit(f"{folder}: SB3 {version}'s sdist holds no tests/; cannot run SB3's own tests")
+    return folder / "tests"
+
+
+def run(learner: str, tests: Path, report: Path, only: list[str] | None = None) -> dict:
+    """One run of SB3's tests with ``learner``'s PPO (in a copy of its tests folder): ``only`` these test ids, or the
+    whole selection; the per-test results."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "tests"
+        subprocess.run(["cp", "-r", str(tests), str(copy)], check=True)
+        (copy / "conftest.py").write_text(CONFTEST)
+        env = {**os.environ, "SB3_OWN_TESTS_LEARNER": learner, "SB3_OWN_TESTS_REPORT": str(report)}
+        files = sorted(f"tests/{f.name}" for f in copy.glob("test_*.py") if " PPO" in f.read_text())
+        if only is not None and learner == "scratch":
+            only = [renamed(t, "PPO", "ScratchPPO") for t in only]
+        chosen = only if only is not None else [*files, "-k", SELECTION]
+        options = ["-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--rootdir", tmp]
+        out = subprocess.run(
+            [sys.executable, "-m", "pytest", *chosen, *options], cwd=tmp, env=env, capture_output=True, text=True
+        )
+        if out.returncode not in (0, 1):
+            raise SystemExit(
+                f"SB3's tests did not run with {learner} (exit {out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+            )
+    results = json.loads(report.read_text())
+    results["tests"] = {renamed(t, "ScratchPPO", "PPO"): r for t, r in results["tests"].items()}
+    return results
+
+
+def renamed(test_id: str, old: str, new: str) -> str:
+    """A test id with the parameter id ``old`` replaced by ``new``: SB3's tests name a parameter by the class's
+    ``__name__``, so with the swap ``test_save_load[PPO]`` is collected as ``test_save_load[ScratchPPO]``."""
+    name, bracket, params = test_id.partition("[")
+    if not bracket:
+        return test_id
+    return name + "[" + "-".join(new if part == old else part for part in params[:-1].split("-")) + "]"
+
+
+def ppo_tests(version: str) -> list[str] | None:
+    """The test ids of ``tests/sb3_ppo_tests.txt`` if it was made for this SB3 version, else None."""
+    if not PPO_TESTS.is_file():
+        return None
+    lines = PPO_TESTS.read_text().splitlines()
+    if not lines or lines[0] != f"# stable-baselines3 {version}":
+        return None
+    return [line for line in lines[1:] if line.strip() and not line.startswith("#")]
+
+
+def expected_failures() -> dict[str, str]:
+    """``tests/sb3_expected_failures.txt``: a test id, two spaces and ``#``, and the reason, per line."""
+    out = {}
+    for line in EXPECTED.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            test, _, reason = line.partition("  # ")
+            out[test.strip()] = reason.strip()
+    return out
+
+
+def compare(sb3: dict, scratch: dict) -> tuple[list[str], dict]:
+    """The problems (empty: as expected), and the counts."""
+    built = {t for t, r in scratch["tests"].items() if r.get("built")} | {t for t, r in sb3["tests"].items() if r.get("built")}
+    baseline_ok = {t for t in built if sb3["tests"].get(t, {}).get("outcome") == "passed"}
+    failing = {t for t in baseline_ok if scratch["tests"].get(t, {}).get("outcome") != "passed"}
+    expected = expected_failures()
+    problems = [
+        f"newly failing: {t}: {scratch['tests'].get(t, {}).get('message', '')}" for t in sorted(failing - set(expected))
+    ]
+    problems += [
+        f"expected to fail but passes (remove it from {EXPECTED.name}): {t}"
+        for t in sorted(set(expected) & (baseline_ok - failing))
+    ]
+    problems += [f"listed in {EXPECTED.name} but not run: {t}" for t in sorted(set(expected) - baseline_ok)]
+    counts = {
+        "built a PPO": len(built),
+        "SB3 PPO passed": len(baseline_ok),
+        "SB3 PPO failed or skipped": len(built - baseline_ok),
+        "ScratchPPO passed": len(baseline_ok - failing),
+        "ScratchPPO failed": len(failing),
+        "expected failures": len(expected),
+    }
+    return problems, counts
+
+
+def discover(tests: Path, version: str) -> list[str]:
+    """Run SB3's whole selection with SB3's PPO and write the ids of the tests that build one to sb3_ppo_tests.txt."""
+    with tempfile.TemporaryDirectory() as tmp:
+        found = run("sb3", tests, Path(tmp) / "discover.json")
+    ids = sorted(t for t, r in found["tests"].items() if r.get("built"))
+    PPO_TESTS.write_text(
+        f"# stable-baselines3 {version}\n# the tests of its suite that build a PPO: python tools/sb3_own_tests.py "
+        "--discover\n" + "".join(f"{t}\n" for t in ids)
+    )
+    print(f"{PPO_TESTS.relative_to(ROOT)}: {len(ids)} of SB3 {version}'s tests build a PPO")
+    return ids
+
+
+def main() -> int:
+    import stable_baselines3
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--learner", choices=("sb3", "scratch", "both"), default="both")
+    parser.add_argument("--discover", action="store_true", help="find the tests that build a PPO (the whole selection)")
+    parser.add_argument("--cache", type=Path, default=Path(sys.prefix) / "sb3-own-tests")
+    parser.add_argument("--report", type=Path, default=None, help="with one learner: where its per-test results go")
+    args = parser.parse_args()
+    version = stable_baselines3.__version__
+    tests = sb3_tests(args.cache)
+    only = None if args.discover else ppo_tests(version)
+    if only is None:  # asked for, or the list was made for another SB3 version
+        only = discover(tests, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        learners = ("sb3", "scratch") if args.learner == "both" else (args.learner,)
+        results = {}
+        for learner in learners:
+            report = args.report if args.report and len(learners) == 1 else Path(tmp) / f"{learner}.json"
+            results[learner] = run(learner, tests, report, only)
+            outcomes = [r.get("outcome") for r in results[learner]["tests"].values() if r.get("built")]
+            print(
+                f"{learner} ({results[learner]['ppo']}): {len(outcomes)} tests built a PPO, "
+                f"{outcomes.count('passed')} passed, {outcomes.count('failed')} failed"
+            )
+    if len(learners) == 1:
+        return 0
+    problems, counts = compare(results["sb3"], results["scratch"])
+    problems += [
+        f"listed in {PPO_TESTS.name} but built no PPO with SB3's (run --discover): {t}"
+        for t in only
+        if not results["sb3"]["tests"].get(t, {}).get("built")
+    ]
+    print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
