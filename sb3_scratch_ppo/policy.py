@@ -33,7 +33,7 @@ from sb3_scratch_ppo.nn.extractors import (
 from sb3_scratch_ppo.nn.fused import FUSED_MAX_MACS, FusedActorCritic
 from sb3_scratch_ppo.nn.gsde import StateDependentNoise
 from sb3_scratch_ppo.nn.layers import FlatParameters, linear_shapes, make_activation, orthogonal, torch_default_init
-from sb3_scratch_ppo.nn.mlp_extractor import MlpCache, MlpExtractor
+from sb3_scratch_ppo.nn.mlp_extractor import MlpCache, MlpExtractor, sb3_net_arch
 from sb3_scratch_ppo.optimizer import Adam
 from sb3_scratch_ppo.policy_api import SB3PolicyAPI
 
@@ -115,15 +115,13 @@ class ActorCriticPolicy(SB3PolicyAPI):
         self.rng = np.random.default_rng(seed)
         self.ortho_init = ortho_init
         self.log_std_init = log_std_init
-        self.net_arch = net_arch
         self.use_sde, self.squash_output = use_sde, squash_output
 
         cls = extractor_class(features_extractor_class or self.default_features_extractor)
         kwargs = dict(features_extractor_kwargs or {})
         if not normalize_images and cls in (NatureCNN, CombinedExtractor):
             kwargs["normalized_image"] = True  # as SB3's BaseModel: no dtype or bounds checks then
-        if net_arch is None and cls is NatureCNN:
-            net_arch = []  # SB3: CnnPolicy's default is no hidden layer after the CNN
+        self.net_arch = net_arch = sb3_net_arch(net_arch, after_cnn=cls is NatureCNN)
         self.share_features_extractor = share_features_extractor
         self.features_extractor = make_features_extractor(cls, kwargs, observation_space, normalize_images)
         self.features_dim = self.features_extractor.features_dim

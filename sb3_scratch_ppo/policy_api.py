@@ -88,8 +88,23 @@ class SB3PolicyAPI:
     def set_training_mode(self, mode: bool) -> None:
         """No dropout or batch norm here: nothing changes between training and evaluation."""
 
+    _device: Any = None  # set by to(); None: the CPU
+
+    @property
+    def device(self) -> Any:
+        """SB3's ``policy.device``: the model's device, as SB3 resolves it (``get_device``: cuda under "auto" on a
+        machine with a GPU), so ``model.device == model.policy.device`` as in SB3. It says where ``state_dict()``
+        puts its tensors; the computation is NumPy on the CPU whatever it says."""
+        import torch  # SB3's API speaks torch devices
+
+        return torch.device("cpu") if self._device is None else self._device
+
     def to(self, device: Any) -> SB3PolicyAPI:
-        """Computation stays on the CPU; accepted for SB3 compatibility."""
+        """Record ``device`` (SB3's ``policy.to``): ``device`` and ``state_dict()`` follow it; the arrays stay NumPy on
+        the CPU."""
+        from stable_baselines3.common.utils import get_device
+
+        self._device = get_device(device)
         return self
 
     def parameters(self) -> list[np.ndarray]:
@@ -115,7 +130,10 @@ class SB3PolicyAPI:
         """SB3's state_dict: the same keys and shapes, as float32 torch tensors (copies)."""
         import torch  # only for SB3's file format and weight exchange
 
-        return OrderedDict((name, torch.tensor(np.array(view, dtype=np.float32))) for name, view in self.state_views().items())
+        return OrderedDict(
+            (name, torch.tensor(np.array(view, dtype=np.float32), device=self.device))
+            for name, view in self.state_views().items()
+        )
 
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
         """Copy weights from an SB3 state_dict (torch tensors or arrays). The extractor's copies under

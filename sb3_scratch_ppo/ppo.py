@@ -176,6 +176,7 @@ class ScratchPPO(ModelFiles, OnPolicyAlgorithm):
             seed=self.seed,
             **self.policy_kwargs,
         )
+        self.policy.to(self.device)  # SB3's device, reported by policy.device; the arrays stay NumPy on the CPU
         self.rollout_buffer = RolloutStorage(
             self.n_steps,
             self.n_envs,

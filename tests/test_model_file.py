@@ -10,6 +10,7 @@ import io
 import json
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -200,11 +201,16 @@ def test_zoo_schedules_load_without_rl_zoo3(sb3_zip, tmp_path):
 def test_a_function_schedule_predicts_and_asks_for_itself_to_train(tmp_path):
     ref = PPO("MlpPolicy", "CartPole-v1", learning_rate=lambda p: 3e-4 * p, **SMALL).learn(32)
     ref.save(tmp_path / "m")
-    ours = ScratchPPO.load(tmp_path / "m", env=make_vec_env("CartPole-v1", n_envs=1))
+    with pytest.warns(UserWarning, match=r"Could not deserialize object learning_rate\. Consider using `custom_objects`"):
+        ours = ScratchPPO.load(tmp_path / "m", env=make_vec_env("CartPole-v1", n_envs=1))  # as SB3 where it cannot
     same_predictions(ours, ref)
     with pytest.raises(ValueError, match=r"data\['learning_rate'\] is a function .*custom_objects=\{'learning_rate'"):
         ours.learn(32)
-    ours = ScratchPPO.load(tmp_path / "m", env=make_vec_env("CartPole-v1", n_envs=1), custom_objects={"learning_rate": 1e-4})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the schedule given: nothing to warn about
+        ours = ScratchPPO.load(
+            tmp_path / "m", env=make_vec_env("CartPole-v1", n_envs=1), custom_objects={"learning_rate": 1e-4}
+        )
     ours.learn(32)
     assert ours.policy.optimizer.param_groups[0]["lr"] == 1e-4
 

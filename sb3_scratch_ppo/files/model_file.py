@@ -171,6 +171,12 @@ def decode(file: ModelFile, custom_objects: dict[str, Any] | None, env_spaces: t
             out[key] = value
         elif key in SCHEDULES:
             out[key] = schedule(value, where)
+            if isinstance(out[key], UnreadableSchedule):  # SB3 warns, with these first words, where it cannot read one
+                warnings.warn(
+                    f"Could not deserialize object {key}. Consider using `custom_objects` argument to replace this "
+                    f"object.\n{where} is a function ({out[key].text}), which a model file holds only as code, and "
+                    "nothing in a file is run here: predicting works without it, training needs it"
+                )
         elif key == "policy_kwargs":
             out[key] = policy_kwargs(value, where)
         elif key not in STRUCTURED and key not in REBUILT:

@@ -7,6 +7,7 @@ same features (no shared layers, as SB3 >= 1.8), their parameters named ``mlp_ex
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -19,6 +20,21 @@ class MlpCache(NamedTuple):
 
     pi: list[LayerStep]
     vf: list[LayerStep]
+
+
+def sb3_net_arch(net_arch: Any, after_cnn: bool) -> Any:
+    """``net_arch`` as SB3's ActorCriticPolicy keeps it (``policy.net_arch``): the pre-1.8 ``[dict(pi=..., vf=...)]``
+    unwrapped with SB3's warning, word for word; None -> SB3's default (none after NatureCNN, else 64x64 both)."""
+    if isinstance(net_arch, list) and len(net_arch) > 0 and isinstance(net_arch[0], dict):
+        warnings.warn(
+            "As shared layers in the mlp_extractor are removed since SB3 v1.8.0, "
+            "you should now pass directly a dictionary and not a list "
+            "(net_arch=dict(pi=..., vf=...) instead of net_arch=[dict(pi=..., vf=...)])"
+        )
+        net_arch = net_arch[0]
+    if net_arch is None:
+        net_arch = [] if after_cnn else dict(pi=[64, 64], vf=[64, 64])
+    return net_arch
 
 
 def parse_net_arch(net_arch: Any) -> tuple[list[int], list[int]]:
