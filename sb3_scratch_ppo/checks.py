@@ -122,3 +122,32 @@ def check_ppo_batch(batch_size: int, normalize_advantage: bool, n_steps: int, n_
                 f"We recommend using a `batch_size` that is a factor of `n_steps * n_envs`.\n"
                 f"Info: (n_steps={n_steps} and n_envs={n_envs})"
             )
+
+
+def check_policy_kwargs(
+    unsupported: dict[str, Any],
+    use_sde: bool,
+    squash_output: bool,
+    optimizer_class: Any,
+    optimizer_kwargs: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Refuse, with the argument's name, what the policy does not implement; return the optimizer's keyword arguments."""
+    for key in unsupported:
+        raise TypeError(f"policy_kwargs: unexpected keyword argument {key!r} for ActorCriticPolicy")
+    assert not (squash_output and not use_sde), "squash_output=True is only available when using gSDE (use_sde=True)"
+    name = "Adam" if optimizer_class is None else getattr(optimizer_class, "__name__", "")
+    if name not in ("Adam", "AdamW"):
+        raise NotImplementedError(
+            f"policy_kwargs: optimizer_class={optimizer_class!r} is not supported; Adam and AdamW are (from scratch, "
+            "with torch's arithmetic)"
+        )
+    if optimizer_kwargs is None:  # as SB3: eps=1e-5 for Adam when no kwargs are given; AdamW keeps torch's defaults
+        optimizer_kwargs = {"eps": 1e-5} if name == "Adam" else {}
+    bad = set(optimizer_kwargs) - {"eps", "betas", "weight_decay"}
+    if bad:
+        raise NotImplementedError(
+            f"policy_kwargs: optimizer_kwargs {sorted(bad)} are not supported; only eps, betas and weight_decay"
+        )
+    if name == "AdamW":  # torch's AdamW: Adam with decoupled weight decay, 0.01 by default
+        optimizer_kwargs = {"weight_decay": 1e-2, **optimizer_kwargs, "decoupled_weight_decay": True}
+    return optimizer_kwargs

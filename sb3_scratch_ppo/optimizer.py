@@ -4,6 +4,7 @@ All parameters and their gradients are two flat arrays (see policy.py), so clipp
 Adam step are a handful of array operations for the whole network.
 
     clip:  total = sqrt(sum_i g_i^2);   g *= min(max_norm / (total + 1e-6), 1)
+    decay: g += wd p    (Adam's weight_decay)   or   p *= 1 - lr wd    (AdamW: decoupled, before the step)
     Adam:  m = m + (1 - b1) (g - m)          (torch's lerp)
            v = b2 v + (1 - b2) g^2
            p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
@@ -27,7 +28,7 @@ def clip_grad_norm_(grads: np.ndarray, max_norm: float) -> float:
 
 
 class Adam:
-    """Adam as torch implements it (no weight decay, no amsgrad), over a flat buffer.
+    """Adam and AdamW as torch implements them (weight decay coupled or decoupled; no amsgrad), over a flat buffer.
 
     ``param_groups`` and ``state_dict()`` follow torch's format, so SB3's learning-rate
     updates (``param_group["lr"] = ...``) work unchanged, the state saves into SB3's zip as
@@ -42,21 +43,24 @@ class Adam:
         lr: float,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled_weight_decay: bool = False,
     ):
+        """torch's Adam (``decoupled_weight_decay=False``) or AdamW (True: torch's AdamW is Adam with it set)."""
         self.params, self.grads, self.views = params, grads, views
         self.param_groups: list[dict[str, Any]] = [
             {
                 "lr": lr,
                 "betas": tuple(betas),
                 "eps": eps,
-                "weight_decay": 0,
+                "weight_decay": weight_decay,
                 "amsgrad": False,
                 "maximize": False,
                 "foreach": None,
                 "capturable": False,
                 "differentiable": False,
                 "fused": None,
-                "decoupled_weight_decay": False,
+                "decoupled_weight_decay": decoupled_weight_decay,
                 "params": list(range(len(views))),
             }
         ]
@@ -64,6 +68,7 @@ class Adam:
         self.exp_avg_sq = np.zeros_like(params)
         self.steps = 0
         self._tmp = np.empty_like(params)  # scratch for the update, so a step allocates nothing
+        self._decayed_grads: np.ndarray | None = None  # scratch for Adam's weight decay, made when first needed
 
     def zero_grad(self) -> None:
         self.grads[:] = 0.0
@@ -73,6 +78,16 @@ class Adam:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         self.steps += 1
         g, m, v, tmp = self.grads, self.exp_avg, self.exp_avg_sq, self._tmp
+        weight_decay = group.get("weight_decay", 0)
+        if weight_decay:
+            if group.get("decoupled_weight_decay", False):  # AdamW: p *= 1 - lr * wd, before the step
+                self.params *= 1 - lr * weight_decay
+            else:  # Adam: g + wd * p, as a new array (the gradients stay as they were)
+                if self._decayed_grads is None:
+                    self._decayed_grads = np.empty_like(self.params)
+                np.multiply(self.params, weight_decay, out=self._decayed_grads)
+                self._decayed_grads += g
+                g = self._decayed_grads
         # m = m + (1 - b1) * (g - m)
         np.subtract(g, m, out=tmp)
         tmp *= 1 - beta1

@@ -22,6 +22,7 @@ from typing import Any, cast
 import numpy as np
 from gymnasium import spaces
 
+from sb3_scratch_ppo.checks import check_policy_kwargs
 from sb3_scratch_ppo.nn.distributions import Distribution, make_distribution
 from sb3_scratch_ppo.nn.extractors import (
     CombinedExtractor,
@@ -36,26 +37,6 @@ from sb3_scratch_ppo.nn.layers import FlatParameters, linear_shapes, make_activa
 from sb3_scratch_ppo.nn.mlp_extractor import MlpCache, MlpExtractor, sb3_net_arch
 from sb3_scratch_ppo.optimizer import Adam
 from sb3_scratch_ppo.policy_api import SB3PolicyAPI
-
-
-def check_policy_kwargs(
-    unsupported: dict[str, Any],
-    use_sde: bool,
-    squash_output: bool,
-    optimizer_class: Any,
-    optimizer_kwargs: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """Refuse, with the argument's name, what the policy does not implement; return Adam's keyword arguments."""
-    for key in unsupported:
-        raise TypeError(f"policy_kwargs: unexpected keyword argument {key!r} for ActorCriticPolicy")
-    assert not (squash_output and not use_sde), "squash_output=True is only available when using gSDE (use_sde=True)"
-    if optimizer_class is not None and getattr(optimizer_class, "__name__", "") != "Adam":
-        raise NotImplementedError(f"policy_kwargs: optimizer_class={optimizer_class!r} is not supported; only Adam")
-    optimizer_kwargs = {"eps": 1e-5} if optimizer_kwargs is None else dict(optimizer_kwargs)
-    bad = set(optimizer_kwargs) - {"eps", "betas"}
-    if bad:
-        raise NotImplementedError(f"policy_kwargs: optimizer_kwargs {sorted(bad)} are not supported; only eps and betas")
-    return optimizer_kwargs
 
 
 @dataclass

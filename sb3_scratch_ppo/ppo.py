@@ -67,7 +67,8 @@ class ScratchPPO(ModelFiles, OnPolicyAlgorithm):
     :param target_kl: stop the update early when the approximate KL exceeds 1.5 * target_kl
     :param stats_window_size: episodes averaged for rollout/ep_rew_mean and friends
     :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
-    :param policy_kwargs: net_arch, activation_fn, ortho_init, log_std_init, optimizer_kwargs (eps, betas)
+    :param policy_kwargs: net_arch, activation_fn, ortho_init, log_std_init, optimizer_class (Adam, AdamW),
+        optimizer_kwargs (eps, betas, weight_decay), ...
     :param verbose: 0 silent, 1 info, 2 debug
     :param seed: seed for NumPy's global RNG (minibatch order), the policy's sampling RNG, the env and the action space
     :param device: accepted for compatibility; computation is NumPy on the CPU

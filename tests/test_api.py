@@ -155,7 +155,8 @@ def test_squash_output_without_gsde_raises_like_ppo():
         (dict(net_arch=[64, -1]), ValueError, "layer sizes must be positive integers"),
         (dict(net_arch=dict(pi=[8], qf=[8])), ValueError, r"unknown keys \['qf'\]"),
         (dict(no_such_option=1), TypeError, "unexpected keyword argument 'no_such_option'"),
-        (dict(optimizer_kwargs=dict(weight_decay=0.1)), NotImplementedError, "weight_decay"),
+        (dict(optimizer_kwargs=dict(amsgrad=True)), NotImplementedError, r"\['amsgrad'\] are not supported; only eps, betas"),
+        (dict(optimizer_class=torch.optim.RMSprop), NotImplementedError, "RMSprop.* Adam and AdamW are"),
     ],
 )
 def test_bad_policy_kwargs_get_clear_errors(policy_kwargs, error, pattern):

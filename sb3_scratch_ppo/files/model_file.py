@@ -290,8 +290,11 @@ def policy_kwargs(value: Any, where: str) -> dict[str, Any]:
             out[key] = item
         elif key == "activation_fn" and match[1] == "torch.nn.modules.activation" and match[2] in ACTIVATIONS:
             out[key] = getattr(torch.nn, match[2])
-        elif key == "optimizer_class" and match[2] == "Adam" and match[1] == "torch.optim.adam":
-            out[key] = torch.optim.Adam
+        elif key == "optimizer_class" and (match[1], match[2]) in (
+            ("torch.optim.adam", "Adam"),
+            ("torch.optim.adamw", "AdamW"),
+        ):
+            out[key] = getattr(torch.optim, match[2])
         elif (
             key == "features_extractor_class"
             and match[2] in EXTRACTORS
