@@ -191,7 +191,7 @@ def floor(config: str, timesteps: int, env_kind: str) -> dict:
         g_entropy = g if kwargs.get("ent_coef", 0.0) else None  # as ppo_loss: no entropy backward when ent_coef = 0
         t0 = time.perf_counter()
         for _ in range(grad_steps):
-            _, _, _, cache = policy.evaluate_actions(features, acts)
+            _, _, _, cache = policy.evaluate_with_cache(features, acts)
             policy.backprop(cache, g, g, g_entropy)
         train_time = time.perf_counter() - t0
     return {"env": env_time, "forward": forward_time, "fwd_bwd": train_time, "vec_steps": vec_steps, "grad_steps": grad_steps}

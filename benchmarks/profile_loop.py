@@ -46,16 +46,16 @@ def main() -> None:
         model.learn(5_000)
     policy, storage, batch = model.policy, model.rollout_buffer, model.batch_size
     data = next(storage.minibatches(batch))
-    evaluated = policy.evaluate_actions(data.observations, data.actions)
+    evaluated = policy.evaluate_with_cache(data.observations, data.actions)
     g = np.full(len(data.actions), 1.0 / len(data.actions), dtype=np.float32)
 
     def loss_arithmetic():  # the loss and its gradient down to dL/dV, dL/dlog_prob, without the network
-        forward, backward = policy.evaluate_actions, policy.backprop
-        policy.evaluate_actions, policy.backprop = (lambda x, a: evaluated), (lambda *a: None)
+        forward, backward = policy.evaluate_with_cache, policy.backprop
+        policy.evaluate_with_cache, policy.backprop = (lambda x, a: evaluated), (lambda *a: None)
         try:
             ppo_loss(policy, data, 0.2, None, 0.0, 0.5, True).backprop()
         finally:
-            policy.evaluate_actions, policy.backprop = forward, backward
+            policy.evaluate_with_cache, policy.backprop = forward, backward
 
     obs, rewards, dones = model._last_obs, np.zeros(n_envs, np.float32), np.zeros(n_envs, bool)
     actions, values, log_probs = policy.rollout_net(n_envs)(policy.preprocess(obs))
@@ -64,7 +64,7 @@ def main() -> None:
     per_minibatch = {
         "shuffle and gather (per epoch / minibatches)": lambda: list(storage.minibatches(batch)),
         "PPO loss arithmetic": loss_arithmetic,
-        "forward (evaluate_actions)": lambda: policy.evaluate_actions(data.observations, data.actions),
+        "forward (evaluate_with_cache)": lambda: policy.evaluate_with_cache(data.observations, data.actions),
         "backward (policy.backprop)": lambda: policy.backprop(evaluated[3], g, g, None),
         "clip_grad_norm_": lambda: clip_grad_norm_(policy.grads, np.inf),
         "Adam.step": policy.optimizer.step,
@@ -88,7 +88,7 @@ def main() -> None:
 
         def floor():
             for _ in range(20):
-                policy.backprop(policy.evaluate_actions(features, acts)[3], g, g, None)
+                policy.backprop(policy.evaluate_with_cache(features, acts)[3], g, g, None)
 
         # epoch after epoch of minibatches, as train() walks them (one shuffle per epoch, not per grad step)
         minibatch_stream = itertools.chain.from_iterable(storage.minibatches(batch) for _ in itertools.count())

@@ -41,7 +41,7 @@ from sb3_scratch_ppo.policy_api import SB3PolicyAPI
 
 @dataclass
 class ForwardCache:
-    """What the backward pass reads of one forward pass (``evaluate_actions`` fills it, ``backprop`` reads it): the
+    """What the backward pass reads of one forward pass (``evaluate_with_cache`` fills it, ``backprop`` reads it): the
     features extractors' caches (a list, or a dict per key for Dict observations), the two towers', the latents and
     the distribution's context."""
 
@@ -188,7 +188,9 @@ class ActorCriticPolicy(SB3PolicyAPI):
         return self.mlp_extractor.forward(features, None if cache is None else cache.mlp, vf_features)
 
     def forward(self, x: Any, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Actions (sampled, or the mode), V(s) (B,) and log pi(a|s) (B,) for a batch of network inputs."""
+        """Actions (sampled, or the mode), V(s) (B,) and log pi(a|s) (B,) for a batch of network inputs: what a
+        rollout step runs. A subclass may override it (or ``act``, ``predict_values``) to change what rollouts do,
+        as SB3's custom policies override theirs; the update's forward is ``evaluate_with_cache``."""
         latent_pi, latent_vf = self.latents(x)
         out, values = self.action_net.forward(latent_pi), self.value_net.forward(latent_vf)[:, 0]
         return self.act(out, values, latent_pi, deterministic)
@@ -220,9 +222,11 @@ class ActorCriticPolicy(SB3PolicyAPI):
 
     def fused_net(self, batch_size: int) -> FusedActorCritic | None:
         """pi and vf as one MLP (nn/fused.py) where it pays: equal tower depths, an extractor that does not learn (a
-        CNN's cost dwarfs the calls fusing would save), and batch size x weights below ``FUSED_MAX_MACS``."""
+        CNN's cost dwarfs the calls fusing would save), and batch size x weights below ``FUSED_MAX_MACS``. Never for
+        a subclass that overrides ``forward`` or ``act``: its rollouts go through its own ``forward``, as in SB3."""
         pi, vf = self.mlp_extractor.policy_net.layers, self.mlp_extractor.value_net.layers
-        if len(pi) != len(vf) or self.extractor_learns:
+        overridden = type(self).forward is not ActorCriticPolicy.forward or type(self).act is not ActorCriticPolicy.act
+        if len(pi) != len(vf) or self.extractor_learns or overridden:
             return None
         net = FusedActorCritic(pi, vf, self.action_net, self.value_net, self.mlp_extractor.activation, self.dtype)
         return net if batch_size * net.macs <= FUSED_MAX_MACS else None
@@ -246,8 +250,9 @@ class ActorCriticPolicy(SB3PolicyAPI):
         box = cast(spaces.Box, self.action_space)  # env_actions is for Box actions only
         return np.clip(actions, box.low, box.high)
 
-    def evaluate_actions(self, x: Any, actions: np.ndarray):
-        """Training step: V(s), log pi(a|s), H(pi(.|s)), each (B,), and the cache for ``backprop``."""
+    def evaluate_with_cache(self, x: Any, actions: np.ndarray):
+        """The training step's forward (``ppo_loss``): V(s), log pi(a|s), H(pi(.|s)), each (B,), and the cache for
+        ``backprop``. SB3's three-value ``evaluate_actions`` is in policy_api.py."""
         empty = dict if isinstance(x, dict) else list  # CombinedExtractor caches per key
         cache = ForwardCache(features=empty(), vf_features=empty(), mlp=MlpCache([], []))
         latent_pi, latent_vf = self.latents(x, cache)
@@ -323,7 +328,8 @@ def our_policy_class(policy: Any) -> type[ActorCriticPolicy]:
     if is_sb3_class and policy.__name__ in SB3_POLICIES:
         return SB3_POLICIES[policy.__name__]
     raise ValueError(
-        f"policy={policy!r}: ScratchPPO takes 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy' (or their classes in "
-        "this package), and loads models saved by ScratchPPO or by SB3's PPO with those; a model file with another "
-        "policy was saved by another algorithm"
+        f"policy={policy!r}: ScratchPPO takes 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy', or a subclass of "
+        "sb3_scratch_ppo.ActorCriticPolicy (NumPy: a custom policy overrides forward, act or predict_values there; a "
+        "torch policy would need autograd), and loads models saved by ScratchPPO or by SB3's PPO with those; a model "
+        "file with another policy was saved by another algorithm"
     )

@@ -12,7 +12,25 @@ from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space, maybe_transpose
 from stable_baselines3.common.utils import is_vectorized_observation
 
+from sb3_scratch_ppo.nn.gsde import StateDependentNoise
 from sb3_scratch_ppo.optimizer import to_numpy
+from sb3_scratch_ppo.policy_distribution import PolicyDistribution, as_torch
+
+
+def _is_torch(value: Any) -> bool:
+    """A torch tensor (or a dict of them), told apart without importing torch."""
+    if isinstance(value, dict):
+        return any(_is_torch(v) for v in value.values())
+    return type(value).__module__.startswith("torch")
+
+
+def _as_input(array: np.ndarray, spec: Any, preprocess: Any) -> np.ndarray:
+    """``array`` if it has the network input's shape and dtype (``spec``: a shape, or (shape, dtype); float32 when
+    only a shape), else ``preprocess(array)``: a raw observation batch."""
+    shape, dtype = spec if len(spec) == 2 and isinstance(spec[0], tuple) else (spec, np.float32)
+    if array.shape[1:] == tuple(shape) and array.dtype == dtype:
+        return array
+    return preprocess(array)
 
 
 class SB3PolicyAPI:
@@ -21,8 +39,20 @@ class SB3PolicyAPI:
     observation_space: spaces.Space
     action_space: spaces.Space
     param_views: OrderedDict[str, np.ndarray]
-
     # The network's side (ActorCriticPolicy): what this API is built on.
+    features_extractor: Any
+    mlp_extractor: Any
+    action_net: Any
+    action_dist: Any
+    log_std: Any
+    rng: np.random.Generator
+
+    def input_spec(self) -> Any:
+        raise NotImplementedError
+
+    def evaluate_with_cache(self, x: Any, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+        raise NotImplementedError
+
     def preprocess(self, obs: Any, out: Any = None) -> Any:
         raise NotImplementedError
 
@@ -84,6 +114,35 @@ class SB3PolicyAPI:
         if not vectorized:
             actions = actions.squeeze(axis=0)
         return actions, state
+
+    def network_input(self, obs: Any) -> Any:
+        """What SB3's policy methods take as ``obs``, as the network's input: a torch tensor becomes NumPy; an array
+        already in the network's input form (``obs_to_tensor``'s output, a rollout's observations: the shape and dtype
+        of ``input_spec()``) is used as it is, a raw observation batch (SB3's ``obs_as_tensor``) is preprocessed."""
+        spec = self.input_spec()
+        if isinstance(spec, dict):
+            if not isinstance(obs, dict):
+                raise ValueError(f"obs: expected a dict with keys {list(spec)}, got {type(obs).__name__}")
+            extractors = self.features_extractor.extractors  # CombinedExtractor: one per key
+            return {key: _as_input(to_numpy(obs[key]), spec[key], extractors[key].preprocess) for key in spec}
+        return _as_input(to_numpy(obs), spec, self.preprocess)
+
+    def evaluate_actions(self, obs: Any, actions: Any) -> tuple[Any, Any, Any]:
+        """SB3's evaluate_actions: V(s) (B, 1), log pi(a|s) (B,) and the entropy (B,) (None for squashed gSDE, as
+        SB3), as torch tensors for torch inputs, NumPy arrays otherwise. No gradients: training runs
+        ``evaluate_with_cache`` and ``backprop`` (policy.py)."""
+        torch_out = _is_torch(obs) or _is_torch(actions)
+        values, log_prob, entropy, _ = self.evaluate_with_cache(self.network_input(obs), to_numpy(actions))
+        squashed_gsde = isinstance(self.action_dist, StateDependentNoise) and self.action_dist.squash_output
+        results = (values[:, None], log_prob, None if squashed_gsde else entropy)
+        return tuple(as_torch(r) for r in results) if torch_out else results  # type: ignore[return-value]
+
+    def get_distribution(self, obs: Any) -> PolicyDistribution:
+        """SB3's get_distribution: the action distribution for a batch of observations (policy_distribution.py)."""
+        x = self.network_input(obs)
+        latent_pi = self.mlp_extractor.forward_actor(self.features_extractor.forward(x))
+        out = self.action_net.forward(latent_pi)
+        return PolicyDistribution(self.action_dist, out, self.log_std, latent_pi, self.rng, torch_out=_is_torch(obs))
 
     def set_training_mode(self, mode: bool) -> None:
         """No dropout or batch norm here: nothing changes between training and evaluation."""

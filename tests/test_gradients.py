@@ -117,7 +117,7 @@ def test_policy_backward_equals_autograd(action, activation_fn, rng):
     values_t, lp_t, ent_t = sb3_evaluate(ref, torch.tensor(obs), torch.tensor(actions))
     (torch.tensor(g_v) @ values_t.flatten() + torch.tensor(g_lp) @ lp_t + torch.tensor(g_ent) @ ent_t).backward()
 
-    values, lp, _, cache = ours.evaluate_actions(obs, actions)
+    values, lp, _, cache = ours.evaluate_with_cache(obs, actions)
     np.testing.assert_allclose(values, values_t.detach().numpy().ravel(), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(lp, lp_t.detach().numpy(), rtol=RTOL, atol=ATOL)
     ours.backprop(cache, g_v, g_lp, g_ent)
