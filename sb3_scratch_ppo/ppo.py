@@ -178,15 +178,7 @@ class ScratchPPO(ModelFiles, OnPolicyAlgorithm):
             **self.policy_kwargs,
         )
         self.policy.to(self.device)  # SB3's device, reported by policy.device; the arrays stay NumPy on the CPU
-        self.rollout_buffer = RolloutStorage(
-            self.n_steps,
-            self.n_envs,
-            self.policy.input_spec(),
-            self.action_space.shape,
-            self.policy.action_dist.action_dtype,
-            gamma=self.gamma,
-            gae_lambda=self.gae_lambda,
-        )
+        self.rollout_buffer = RolloutStorage.for_policy(self.policy, self.n_steps, self.n_envs, self.gamma, self.gae_lambda)
         self.clip_range = FloatSchedule(self.clip_range)
         if self.clip_range_vf is not None:
             if isinstance(self.clip_range_vf, (float, int)):
@@ -226,6 +218,7 @@ class ScratchPPO(ModelFiles, OnPolicyAlgorithm):
         self.policy.set_training_mode(False)
         n_steps = 0  # the step counter (callbacks read it by this name, as in SB3); step t goes to storage row t
         net = self.policy.rollout_net(env.num_envs)  # the weights do not change during a rollout
+        rollout_buffer.reset()
         if self.use_sde:
             self.policy.reset_noise(env.num_envs)  # new exploration matrices, one per env
         callback.on_rollout_start()

@@ -3,7 +3,9 @@
 Arrays are allocated once and reused every rollout. Layout during collection is
 (n_steps, n_envs, ...); after ``compute_returns_and_advantage`` everything is flattened
 env-major (flat index = env * n_steps + t), as SB3's RolloutBuffer does, so the same
-permutation picks the same samples in both.
+permutation picks the same samples in both. The storage keeps what the network reads (``inputs``: one-hots for
+Discrete observations, floats); callbacks see SB3's ``RolloutBuffer`` surface over it (``SB3BufferView``:
+``observations`` and ``actions`` in SB3's shapes and dtypes, ``size()``, ``pos``, ``full``, ``get()``).
 
 GAE (Schulman et al. 2016), backwards over t, with episode_start[t] = "obs[t] began an episode":
 
@@ -22,6 +24,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from sb3_scratch_ppo.rollout_view import SB3BufferView
+
 
 def tree_map(fn: Callable[[np.ndarray], Any], x: Any) -> Any:
     """fn on an array, or on each array of a dict of arrays (Dict observations are stored per key)."""
@@ -39,7 +43,7 @@ class Minibatch(NamedTuple):
     returns: np.ndarray
 
 
-class RolloutStorage:
+class RolloutStorage(SB3BufferView):
     """The arrays of one rollout, written step by step by ``collect_rollouts`` (whose ``n_steps`` is the only step
     counter: step t goes to row t), then GAE, then minibatches for ``train``."""
 
@@ -53,10 +57,13 @@ class RolloutStorage:
         gamma: float,
         gae_lambda: float,
         dtype=np.float32,
+        sb3_spaces: Any = None,
     ):
         """``obs_spec``: the shape of one network input (stored as ``dtype``), or (shape, dtype), or a dict of
-        (shape, dtype) per key (``policy.input_spec()``: images are kept raw, uint8)."""
+        (shape, dtype) per key (``policy.input_spec()``: images are kept raw, uint8). ``sb3_spaces``: (observation
+        space, action space, normalize_images), for SB3's view of the observations and actions (rollout_view.py)."""
         self.n_steps, self.n_envs = n_steps, n_envs
+        self.sb3_spaces = sb3_spaces
         self.gamma, self.gae_lambda = gamma, gae_lambda
         T, N = n_steps, n_envs
 
@@ -65,10 +72,8 @@ class RolloutStorage:
             return np.zeros((T, N, *shape), dtype=obs_dtype)
 
         # Preprocessed by the policy straight into row t at step t.
-        self.observations = (
-            {key: array(spec) for key, spec in obs_spec.items()} if isinstance(obs_spec, dict) else array(obs_spec)
-        )
-        self.actions = np.zeros((T, N, *action_shape), dtype=action_dtype)
+        self.inputs = {key: array(spec) for key, spec in obs_spec.items()} if isinstance(obs_spec, dict) else array(obs_spec)
+        self.action_rows = np.zeros((T, N, *action_shape), dtype=action_dtype)
         self.rewards = np.zeros((T, N), dtype=dtype)
         self.episode_starts = np.zeros((T, N), dtype=dtype)
         self.values = np.zeros((T, N), dtype=dtype)
@@ -76,15 +81,28 @@ class RolloutStorage:
         self.advantages = np.zeros((T, N), dtype=dtype)
         self.returns = np.zeros((T, N), dtype=dtype)
         self.flat: Minibatch | None = None  # the whole rollout, flattened; set by flatten()
+        self.pos = 0  # steps stored this rollout (SB3's pos); full when it reaches n_steps
+
+    @classmethod
+    def for_policy(cls, policy: Any, n_steps: int, n_envs: int, gamma: float, gae_lambda: float) -> RolloutStorage:
+        """The storage for ``policy``'s network inputs and actions (ScratchPPO's ``rollout_buffer``)."""
+        spaces = (policy.observation_space, policy.action_space, policy.normalize_images)
+        action_shape, action_dtype = policy.action_space.shape, policy.action_dist.action_dtype
+        return cls(n_steps, n_envs, policy.input_spec(), action_shape, action_dtype, gamma, gae_lambda, sb3_spaces=spaces)
+
+    def reset(self) -> None:
+        """Start a rollout (SB3's reset: pos 0, not full; the arrays are reused, each row is overwritten)."""
+        self.pos, self.flat = 0, None
 
     def add(self, t: int, actions, rewards, episode_starts, values, log_probs) -> None:
-        """Store step t of every env. Its observation is already in ``observations[t]``: the policy preprocesses
-        each step's observations straight into that row."""
-        self.actions[t] = actions.reshape(self.actions.shape[1:])
+        """Store step t of every env. Its observation is already in ``inputs[t]``: the policy preprocesses each step's
+        observations straight into that row."""
+        self.action_rows[t] = actions.reshape(self.action_rows.shape[1:])
         self.rewards[t] = rewards
         self.episode_starts[t] = episode_starts
         self.values[t] = values
         self.log_probs[t] = log_probs
+        self.pos = t + 1
 
     def compute_returns_and_advantage(self, last_values: np.ndarray, dones: np.ndarray) -> None:
         """GAE (see the module docstring) in float32, as SB3's loop computes it; then ``flatten``."""
@@ -105,7 +123,7 @@ class RolloutStorage:
 
     def observation_row(self, t: int) -> np.ndarray | dict[str, np.ndarray]:
         """Where step t's observations go (the policy preprocesses into it)."""
-        return tree_map(lambda a: a[t], self.observations)
+        return tree_map(lambda a: a[t], self.inputs)
 
     def flatten(self) -> None:
         """(T, N, ...) -> (N * T, ...), env-major, as SB3's swap_and_flatten; the storage's names to Minibatch's."""
@@ -114,8 +132,8 @@ class RolloutStorage:
             return np.ascontiguousarray(a.swapaxes(0, 1)).reshape(self.n_envs * self.n_steps, *a.shape[2:])
 
         self.flat = Minibatch(
-            observations=tree_map(flat, self.observations),
-            actions=flat(self.actions),
+            observations=tree_map(flat, self.inputs),
+            actions=flat(self.action_rows),
             old_values=flat(self.values),
             old_log_prob=flat(self.log_probs),
             advantages=flat(self.advantages),

@@ -356,7 +356,8 @@ def test_multi_dimensional_box_actions_keep_their_shape():
             return self.observation_space.sample(), 0.0, False, False, {}
 
     model = ScratchPPO("MlpPolicy", Box2DActions(), seed=0, **SMALL).learn(48)
-    assert model.rollout_buffer.actions.shape == (16, 1, 2, 3)
+    assert model.rollout_buffer.action_rows.shape == (16, 1, 2, 3)
+    assert model.rollout_buffer.actions.shape == (16, 1, 6)  # SB3's buffer flattens action dimensions
     assert model.predict(np.zeros((2, 3)))[0].shape == (2, 3)
 
 

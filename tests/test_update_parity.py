@@ -55,8 +55,8 @@ def copy_sb3_rollout(sb3, ours):
     """Put SB3's collected rollout (observations, actions, rewards, values, ...) into our storage."""
     buf, st = sb3.rollout_buffer, ours.rollout_buffer
     T, N = buf.buffer_size, buf.n_envs
-    st.observations[:] = ours.policy.preprocess(buf.observations.reshape(T * N, *buf.obs_shape)).reshape(T, N, -1)
-    st.actions[:] = buf.actions.reshape(st.actions.shape).astype(st.actions.dtype)
+    st.inputs[:] = ours.policy.preprocess(buf.observations.reshape(T * N, *buf.obs_shape)).reshape(T, N, -1)
+    st.action_rows[:] = buf.actions.reshape(st.action_rows.shape).astype(st.action_rows.dtype)
     for name in ("rewards", "episode_starts", "values", "log_probs", "advantages", "returns"):
         getattr(st, name)[:] = getattr(buf, name)
     st.flatten()
@@ -71,8 +71,13 @@ def test_rollout_gae_and_time_limit_bootstrap_match_sb3(env_id, max_steps):
     buf, st = sb3.rollout_buffer, ours.rollout_buffer
     T, N = buf.buffer_size, buf.n_envs
     observations = ours.policy.preprocess(buf.observations.reshape(T * N, *buf.obs_shape)).reshape(T, N, -1)
-    np.testing.assert_allclose(st.observations, observations, rtol=RTOL, atol=ATOL)
-    np.testing.assert_allclose(st.actions.reshape(T, N, -1), buf.actions.reshape(T, N, -1), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(st.inputs, observations, rtol=RTOL, atol=ATOL)
+    # what a callback reads: SB3's RolloutBuffer names, shapes and dtypes
+    assert st.observations.shape == buf.observations.shape and st.observations.dtype == buf.observations.dtype
+    np.testing.assert_allclose(st.observations, buf.observations, rtol=RTOL, atol=ATOL)
+    assert st.actions.shape == buf.actions.shape and st.actions.dtype == buf.actions.dtype
+    np.testing.assert_allclose(st.actions, buf.actions, rtol=RTOL, atol=ATOL)
+    assert (st.size(), st.pos, st.full, st.buffer_size) == (buf.size(), buf.pos, buf.full, buf.buffer_size)
     np.testing.assert_array_equal(st.episode_starts, buf.episode_starts)
     for name in ("rewards", "values", "log_probs", "advantages", "returns"):
         np.testing.assert_allclose(getattr(st, name), getattr(buf, name), rtol=RTOL, atol=1e-5, err_msg=name)
@@ -440,9 +445,13 @@ def test_image_and_dict_rollout_and_update_match_sb3(policy, share):
     buf, st = sb3.rollout_buffer, ours.rollout_buffer
     expected = as_our_storage(ours, buf.observations)
     for key in expected if isinstance(expected, dict) else [None]:
-        got, want = (st.observations[key], expected[key]) if key else (st.observations, expected)
+        got, want = (st.inputs[key], expected[key]) if key else (st.inputs, expected)
         np.testing.assert_array_equal(got, want, err_msg=str(key))
-    frames = st.observations["frame"] if isinstance(st.observations, dict) else st.observations
+        # what a callback reads: SB3's stored observations, exactly
+        got, want = (st.observations[key], buf.observations[key]) if key else (st.observations, buf.observations)
+        assert got.dtype == want.dtype, key
+        np.testing.assert_array_equal(got, want, err_msg=str(key))
+    frames = st.inputs["frame"] if isinstance(st.inputs, dict) else st.inputs
     assert frames.dtype == np.uint8 and frames.shape[2:] in ((4, 84, 84), (3, 40, 36))  # raw, channel-first
     np.testing.assert_array_equal(st.actions.reshape(-1), buf.actions.reshape(-1))
     np.testing.assert_array_equal(st.episode_starts, buf.episode_starts)
@@ -456,13 +465,10 @@ def test_image_and_dict_rollout_and_update_match_sb3(policy, share):
     ours.set_parameters(sb3.get_parameters())  # SB3's weights and Adam state (a rollout changes neither)
     sb3_in_float64(sb3)
     st = ours.rollout_buffer
-    st.observations = as_our_storage(ours, buf.observations)  # images raw; vectors float64
-    for name in ("actions", "rewards", "episode_starts", "values", "log_probs", "advantages", "returns"):
-        setattr(
-            st,
-            name,
-            getattr(buf, name).reshape(getattr(st, name).shape).astype(st.actions.dtype if name == "actions" else np.float64),
-        )
+    st.inputs = as_our_storage(ours, buf.observations)  # images raw; vectors float64
+    st.action_rows = buf.actions.reshape(st.action_rows.shape).astype(st.action_rows.dtype)
+    for name in ("rewards", "episode_starts", "values", "log_probs", "advantages", "returns"):
+        setattr(st, name, getattr(buf, name).reshape(getattr(st, name).shape).astype(np.float64))
     st.flatten()
     logs = {}
     for label, model in (("sb3", sb3), ("ours", ours)):

@@ -73,3 +73,26 @@ def preprocess(
     else:
         features_dim(space)  # raises the unsupported-space error
     return out
+
+
+def as_sb3_stores(x: np.ndarray, space: spaces.Space, normalize_images: bool = True) -> np.ndarray:
+    """``preprocess`` undone: network inputs (..., features) -> the observations as SB3's RolloutBuffer stores them
+    (..., *SB3's get_obs_shape(space)) in the space's dtype: Discrete as its value (..., 1), MultiDiscrete as its
+    values, MultiBinary as int8, Box reshaped (float Box values as the float32 the network read). Images kept raw
+    (CnnPolicy's inputs) are returned as they are."""
+    lead = x.shape[:-1]
+    if isinstance(space, spaces.Box):
+        if x.shape[-len(space.shape) :] == space.shape and x.dtype == space.dtype:
+            return x  # already as SB3 stores it (raw images, float32 vectors)
+        if normalize_images and len(space.shape) == 3 and is_image_space(space):
+            return np.rint(x * 255.0).reshape(*lead, *space.shape).astype(space.dtype)
+        return x.reshape(*lead, *space.shape).astype(space.dtype, copy=False)
+    if isinstance(space, spaces.Discrete):
+        return (x.argmax(axis=-1) + int(space.start))[..., None].astype(space.dtype)
+    if isinstance(space, spaces.MultiDiscrete):
+        splits = np.cumsum(space.nvec.ravel())[:-1]
+        values = np.stack([part.argmax(axis=-1) for part in np.split(x, splits, axis=-1)], axis=-1)
+        return (values + space.start.ravel()).reshape(*lead, *space.shape).astype(space.dtype)
+    if isinstance(space, spaces.MultiBinary):
+        return x.reshape(*lead, *space.shape).astype(space.dtype)
+    raise NotImplementedError(f"observation space {space}")
