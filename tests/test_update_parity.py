@@ -87,6 +87,15 @@ def test_rollout_gae_and_time_limit_bootstrap_match_sb3(env_id, max_steps):
         bootstrapped = ~np.isclose(buf.rewards[:-1], 1.0)
         assert not (bootstrapped & ~ended).any()
         assert (bootstrapped & ended).any() and (~bootstrapped & ended).any()  # truncations and failures both
+    # SB3's get(): the same permutation picks the same rows, as SB3's samples (last: SB3's get() flattens its arrays)
+    np.random.seed(5)
+    ours_batches = list(st.get(100))  # first: SB3's get() flattens its arrays in place
+    np.random.seed(5)
+    for got, want in zip(ours_batches, buf.get(100), strict=True):  # the same permutation picks the same rows
+        assert type(got) is type(want)
+        for name, a, b in zip(want._fields, got, want, strict=True):
+            assert a.shape == b.shape and a.dtype == b.dtype, name
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=RTOL, atol=1e-5, err_msg=name)
 
 
 @pytest.mark.parametrize("N", [5, 1])  # one env takes its own (scalar) path through the GAE recursion
