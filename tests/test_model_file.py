@@ -271,37 +271,48 @@ def test_spaces_that_do_not_match_the_env_show_both(sb3_zip):
         ScratchPPO.load(sb3_zip, env=make_vec_env("Acrobot-v1", n_envs=1))
 
 
-def test_a_float64_box_needs_the_env(tmp_path):
-    """float64 bounds printed by NumPy may be rounded: without the env the file cannot give the space exactly."""
+def test_a_float64_box_loads_exactly_without_the_env(tmp_path):
+    """float64 bounds printed by NumPy may be rounded; the restricted reader (files/arrays.py) gives the exact ones.
+    Where it cannot read the space, the printed text is used only if exact: here it is not, so the error asks for env=."""
     import gymnasium as gym
 
     env = gym.wrappers.TransformObservation(
         gym.make("CartPole-v1"), lambda o: o.astype(np.float64), gym.spaces.Box(-1.0, 1.0 / 3, (4,), np.float64)
     )
     PPO("MlpPolicy", env, **SMALL).save(tmp_path / "m")
+    assert ScratchPPO.load(tmp_path / "m").observation_space == env.observation_space  # 1/3 to the last bit
+
+    def unreadable(data):
+        data["observation_space"][":serialized:"] = base64.b64encode(b"not a pickle").decode()
+
+    rewrite(tmp_path / "m.zip", tmp_path / "text_only.zip", unreadable)
     with pytest.raises(model_file.ModelFileError, match=r"the bound .* may have been rounded.*pass env="):
-        ScratchPPO.load(tmp_path / "m")
-    assert ScratchPPO.load(tmp_path / "m", env=env).observation_space == env.observation_space
+        ScratchPPO.load(tmp_path / "text_only.zip")
+    assert ScratchPPO.load(tmp_path / "text_only.zip", env=env).observation_space == env.observation_space
 
 
 @pytest.mark.parametrize("policy", ["CnnPolicy", "MultiInputPolicy"])
-def test_image_and_dict_models_load_with_their_env(tmp_path, policy):
-    """An image space's bounds are printed in summary ('...') and a Dict's sub-spaces only as text: without the
-    env the file cannot give them, and says so; with it, SB3's model predicts as in SB3."""
+def test_image_and_dict_models(tmp_path, policy):
+    """An image space's bounds are printed in summary ('...'): the restricted reader gives them, so an image model
+    loads without its env (SB3's test_cnn does this) and predicts as SB3's. A Dict's sub-spaces are not read: without
+    the env the file says so; with it, SB3's model predicts as in SB3."""
     from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
 
     make = (lambda: FakeImageEnv(screen_height=36, screen_width=36)) if policy == "CnnPolicy" else SimpleMultiObsEnv
     env = make_vec_env(make, n_envs=1, seed=0)
     ref = PPO(policy, env, n_steps=16, batch_size=16, n_epochs=1, seed=0)
     ref.save(tmp_path / "m")
-    with pytest.raises(
-        model_file.ModelFileError,
-        match=r"observation_space'\]: the file describes the space only in "
-        r"part .*pass env=",
-    ):
-        ScratchPPO.load(tmp_path / "m")
-    ours = ScratchPPO.load(tmp_path / "m", env=env)
     obs = env.reset()
+    if policy == "CnnPolicy":
+        ours = ScratchPPO.load(tmp_path / "m")
+        assert ours.observation_space == ref.observation_space  # (3, 36, 36) uint8 in [0, 255], transposed
+    else:
+        with pytest.raises(
+            model_file.ModelFileError,
+            match=r"observation_space'\]: the file describes the space only in part .*pass env=",
+        ):
+            ScratchPPO.load(tmp_path / "m")
+        ours = ScratchPPO.load(tmp_path / "m", env=env)
     np.testing.assert_array_equal(ours.predict(obs, deterministic=True)[0], ref.predict(obs, deterministic=True)[0])
 
 
@@ -329,3 +340,79 @@ def test_scratch_ppo_files_load_in_sb3s_ppo(tmp_path, policy):
     assert type(ScratchPPO.load(tmp_path / "ours", env=env).policy).__module__ == "sb3_scratch_ppo.policy"
     if policy == "CnnPolicy":
         assert ours.policy_kwargs["features_extractor_class"] is NatureCNN  # save() left ours as it was
+
+
+@pytest.mark.parametrize("key", ["_last_obs", "_last_episode_starts", "_last_original_obs", "observation_space"])
+def test_the_restricted_reader_runs_nothing(sb3_zip, tmp_path, key):
+    """The keys read by the restricted reader (files/arrays.py: force_reset=False, a Box without env=) with a payload
+    in them, even one that claims to be a Box: refused or ignored with a warning naming the file and key, never run."""
+    marker = tmp_path / "marker"
+
+    def plant(data):
+        data[key] = serialized(marker)
+        data[key][":type:"] = "<class 'gymnasium.spaces.box.Box'>" if key == "observation_space" else "<class 'numpy.ndarray'>"
+
+    crafted = rewrite(sb3_zip, tmp_path / "crafted.zip", plant)
+    if key == "observation_space":  # the reader refuses it, then the text (none here) cannot describe the space
+        with pytest.raises(model_file.ModelFileError, match=r"crafted.zip: data\['observation_space'\]"):
+            ScratchPPO.load(crafted)
+    else:
+        message = rf"force_reset=False\): .*crafted.zip: data\['{key}'\]: not read .*Path.write_text"
+        with pytest.warns(UserWarning, match=message):
+            ScratchPPO.load(crafted, env=make_vec_env("CartPole-v1", n_envs=1), force_reset=False)
+    assert not marker.exists()
+
+
+def test_object_arrays_and_foreign_classes_are_refused():
+    from sb3_scratch_ppo.files.arrays import read_pickled
+
+    def blob(obj, protocol=5):
+        return {
+            ":type:": "<class 'numpy.ndarray'>",
+            ":serialized:": base64.b64encode(pickle.dumps(obj, protocol=protocol)).decode(),
+        }
+
+    with pytest.raises(model_file.ModelFileError, match="dtype object"):
+        read_pickled(blob(np.array([1, "a"], dtype=object)), "f.zip: data['_last_obs']")
+    with pytest.raises(model_file.ModelFileError, match=r"numpy\.ma\.core"):
+        read_pickled(blob(np.ma.masked_array([1.0, 2.0])), "f.zip: data['_last_obs']")
+    for protocol in (2, 3, 4, 5):  # every protocol's way of writing an array, Fortran order included
+        array = np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4))
+        got = read_pickled(blob({"a": array, "b": np.array([True, False])}, protocol), "f")
+        np.testing.assert_array_equal(got["a"], array)
+        assert got["a"].dtype == np.float32 and got["b"].dtype == bool
+
+
+def test_force_reset_false_continues_the_episodes(tmp_path):
+    """SB3's load(force_reset=False): the saved last observations and episode starts come back, so training goes on
+    from where the env is (SB3's test_set_env). Where they cannot, a warning says the env will be reset."""
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    model = PPO("MlpPolicy", env, **SMALL).learn(64)  # SB3 writes the file: both libraries' files hold the same keys
+    model.save(tmp_path / "m")
+    ours = ScratchPPO.load(tmp_path / "m", env=env, force_reset=False)
+    np.testing.assert_array_equal(ours._last_obs, model._last_obs)
+    np.testing.assert_array_equal(ours._last_episode_starts, model._last_episode_starts)
+    ours.learn(64, reset_num_timesteps=False)
+    assert ours.num_timesteps == model.num_timesteps + 64
+    ours.save(tmp_path / "ours")
+    again = ScratchPPO.load(tmp_path / "ours", env=env, force_reset=False)
+    np.testing.assert_array_equal(again._last_obs, ours._last_obs)
+
+    assert ScratchPPO.load(tmp_path / "m", env=env)._last_obs is None  # force_reset=True (the default): reset
+    with pytest.warns(UserWarning, match=r"_last_obs has shape \(2, 4\), where this env \(3 envs"):
+        assert ScratchPPO.load(tmp_path / "m", env=make_vec_env("CartPole-v1", n_envs=3), force_reset=False)._last_obs is None
+    PPO("MlpPolicy", env, **SMALL).save(tmp_path / "untrained")
+    with pytest.warns(UserWarning, match="holds no last observation"):
+        ScratchPPO.load(tmp_path / "untrained", env=env, force_reset=False)
+
+
+def test_force_reset_false_with_dict_observations(tmp_path):
+    from stable_baselines3.common.envs import SimpleMultiObsEnv
+
+    env = make_vec_env(SimpleMultiObsEnv, n_envs=1, seed=0)
+    ours = ScratchPPO("MultiInputPolicy", env, **SMALL).learn(32)
+    ours.save(tmp_path / "m")
+    loaded = ScratchPPO.load(tmp_path / "m", env=env, force_reset=False)
+    assert set(loaded._last_obs) == set(ours._last_obs)
+    for key in ours._last_obs:
+        np.testing.assert_array_equal(loaded._last_obs[key], ours._last_obs[key])

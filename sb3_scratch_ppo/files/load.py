@@ -4,15 +4,21 @@ other's files."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from gymnasium import spaces
 from stable_baselines3.common.utils import FloatSchedule
 
 from sb3_scratch_ppo.checks import check_hyperparameters
-from sb3_scratch_ppo.files.model_file import ModelFileError, decode, read
+from sb3_scratch_ppo.files.arrays import read_array_tree
+from sb3_scratch_ppo.files.model_file import ModelFile, ModelFileError, decode, read
 from sb3_scratch_ppo.policy import SB3_POLICIES
 from sb3_scratch_ppo.schedules import UnreadableSchedule
+
+# What SB3 saves of the env's current episodes (load(force_reset=False) restores them).
+LAST_OBSERVATIONS = ("_last_obs", "_last_episode_starts", "_last_original_obs")
 
 if TYPE_CHECKING:
     from sb3_scratch_ppo.ppo import ScratchPPO
@@ -25,14 +31,17 @@ def load_model(
     device="auto",
     custom_objects: dict[str, Any] | None = None,
     print_system_info: bool = False,
+    force_reset: bool = True,
     **kwargs,
 ) -> ScratchPPO:
     """Load a model saved by ScratchPPO or SB3's PPO, as SB3's ``load`` does, but nothing in the file is
     unpickled or imported: ``data`` is read as JSON, only PPO's keys, type-checked; tensors weights-only.
 
     With ``env``, its spaces are checked against the file's; without, the spaces are rebuilt from the file where
-    its description is exact. The last observations are never read (they are pickled), so the env is reset
-    before training, as SB3's ``force_reset=True`` (the default) does. ``custom_objects``: SB3's meaning.
+    its description is exact. ``force_reset=True`` (SB3's default): the env is reset before training. False: the
+    saved last observations and episode starts are restored (read by the restricted reader, files/arrays.py), so
+    training continues the episodes the env is in, as SB3; where they cannot be, a warning says the env will be
+    reset. ``custom_objects``: SB3's meaning.
     """
     file = read(path)
     if print_system_info:
@@ -83,7 +92,43 @@ def load_model(
         model.lr_schedule = FloatSchedule(unreadable)
     if model.use_sde:
         model.policy.reset_noise()
+    if not force_reset:
+        restore_last_observations(model, file)
     return model
+
+
+def restore_last_observations(model: Any, file: ModelFile) -> None:
+    """``load(force_reset=False)``: the saved ``_last_obs``, ``_last_episode_starts`` and ``_last_original_obs``
+    (VecNormalize's raw observations), if the file holds them and they fit the env; else a warning."""
+    try:
+        saved = {key: read_array_tree(file.data.get(key), f"{file.name}: data[{key!r}]") for key in LAST_OBSERVATIONS}
+    except ModelFileError as e:
+        warnings.warn(f"load(force_reset=False): {e}; the env will be reset before training")
+        return
+    if saved["_last_obs"] is None:
+        warnings.warn(
+            f"load(force_reset=False): {file.name} holds no last observation (saved before any training); "
+            "the env will be reset before training"
+        )
+        return
+    n_envs = model.n_envs if model.env is None else model.env.num_envs
+    expected = {"_last_obs": model.observation_space, "_last_original_obs": model.observation_space}
+    for key, value in saved.items():
+        shapes = {k: v.shape for k, v in value.items()} if isinstance(value, dict) else getattr(value, "shape", None)
+        if key == "_last_episode_starts":
+            want: Any = (n_envs,)
+        elif isinstance(expected[key], spaces.Dict):
+            want = {k: (n_envs, *s.shape) for k, s in expected[key].spaces.items()}
+        else:
+            want = (n_envs, *expected[key].shape)
+        if value is not None and shapes != want:
+            warnings.warn(
+                f"load(force_reset=False): {file.name}'s {key} has shape {shapes}, where this env ({n_envs} envs, "
+                f"{model.observation_space}) gives {want}; the env will be reset before training"
+            )
+            return
+    model._last_obs, model._last_episode_starts = saved["_last_obs"], saved["_last_episode_starts"]
+    model._last_original_obs = saved["_last_original_obs"]
 
 
 def save_model(model: Any, base_save: Callable, path, exclude=None, include=None) -> None:
@@ -122,7 +167,7 @@ class ModelFiles:
     ) -> Any:
         """Load a model saved by ScratchPPO or SB3's PPO, as SB3's ``load`` does, but nothing in the file is
         unpickled or imported (``load_model``)."""
-        return load_model(cls, path, env, device, custom_objects, print_system_info, **kwargs)
+        return load_model(cls, path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
 
     def save(self, path, exclude=None, include=None) -> None:
         """SB3's save, naming SB3's policy and extractor classes in the file (``save_model``)."""

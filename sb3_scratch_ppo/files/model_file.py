@@ -6,12 +6,15 @@ unpickles those blobs, and then copies every key of ``data`` onto the model, so 
 loaded. Here nothing in a file is ever unpickled or imported:
 
 - ``data`` is read with ``json.loads``. Only the keys PPO saves are taken, each type-checked; other keys are ignored
-  with a warning. Blobs are never decoded: what is needed is rebuilt from the readable text SB3 writes beside them.
+  with a warning. Blobs are never unpickled: what is needed is rebuilt from the readable text SB3 writes beside them,
+  or, for NumPy arrays, read by ``arrays.py``'s allow-list (never importing or calling what a blob names).
 - schedules: a number, SB3's ``ConstantSchedule`` / ``LinearSchedule``, the zoo's ``SimpleLinearSchedule`` (``lin_x``)
   and ours; a function (a lambda, a closure) cannot be rebuilt: the model predicts, and ``learn()`` asks for it
   through ``custom_objects``.
-- spaces: the env's, checked against the file's description; without an env, rebuilt from the description where it
-  is exact (Discrete, MultiDiscrete, MultiBinary, Box bounds printed in full), otherwise a clear error asking for one.
+- spaces: the env's, checked against the file's description; without an env, a Box from its pickled bounds read by
+  the restricted reader of ``arrays.py`` (NumPy arrays of numbers, nothing else; also what ``load(force_reset=False)``
+  reads), else rebuilt from the description where it is exact (Discrete, MultiDiscrete, MultiBinary, Box bounds
+  printed in full), otherwise a clear error asking for one.
 - the policy class and ``policy_kwargs`` classes: by name, from a fixed list (PPO's and ours).
 - tensors: ``torch.load(weights_only=True)``, which only rebuilds tensors and plain containers.
 
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sb3_scratch_ppo.files.arrays import saved_box
 from sb3_scratch_ppo.files.sb3_data import ModelFileError, serialized, space, type_name
 from sb3_scratch_ppo.nn.layers import ACTIVATIONS
 from sb3_scratch_ppo.schedules import UnreadableSchedule, ZooLinearSchedule
@@ -187,7 +191,14 @@ def decode(file: ModelFile, custom_objects: dict[str, Any] | None, env_spaces: t
         if key not in data:
             raise ModelFileError(f"{file.name}: data has no {key}: the spaces cannot be checked")
         given = None if env_spaces is None else env_spaces[key == "action_space"]
-        out[key] = space(data[key], f"{file.name}: data[{key!r}]", given)
+        where = f"{file.name}: data[{key!r}]"
+        if given is None and type_name(serialized(data[key])) == "gymnasium.spaces.box.Box":
+            try:  # exact bounds from the restricted reader (an image's are printed in summary, '...')
+                out[key] = saved_box(data[key], where)
+                continue
+            except ModelFileError:
+                pass  # then the printed text, where it is exact (else its error)
+        out[key] = space(data[key], where, given)
     out["policy_class"] = custom_objects.get("policy_class") or policy_class(file)
     return out
 
