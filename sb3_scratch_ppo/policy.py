@@ -88,6 +88,13 @@ class ActorCriticPolicy(SB3PolicyAPI):
         dtype: Any = np.float32,
         **unsupported: Any,
     ):
+        # SB3's attributes, as SB3 sets them (policy.save() writes them for SB3's constructor: files/policy_file.py).
+        self.activation_fn, self.optimizer_class = activation_fn, optimizer_class
+        adam = getattr(optimizer_class, "__name__", "Adam") == "Adam"  # SB3: eps 1e-5 for Adam when no kwargs are given
+        self.optimizer_kwargs = dict(optimizer_kwargs) if optimizer_kwargs is not None else ({"eps": 1e-5} if adam else {})
+        self.features_extractor_kwargs = dict(features_extractor_kwargs or {})
+        gsde_kwargs = dict(full_std=full_std, squash_output=squash_output, use_expln=use_expln, learn_features=False)
+        self.dist_kwargs: dict[str, bool] | None = gsde_kwargs if use_sde else None
         optimizer_kwargs = check_policy_kwargs(unsupported, use_sde, squash_output, optimizer_class, optimizer_kwargs)
         self.observation_space = observation_space
         self.action_space = action_space
@@ -98,7 +105,7 @@ class ActorCriticPolicy(SB3PolicyAPI):
         self.log_std_init = log_std_init
         self.use_sde, self.squash_output = use_sde, squash_output
 
-        cls = extractor_class(features_extractor_class or self.default_features_extractor)
+        self.features_extractor_class = cls = extractor_class(features_extractor_class or self.default_features_extractor)
         kwargs = dict(features_extractor_kwargs or {})
         if not normalize_images and cls in (NatureCNN, CombinedExtractor):
             kwargs["normalized_image"] = True  # as SB3's BaseModel: no dtype or bounds checks then

@@ -166,6 +166,21 @@ class SB3PolicyAPI:
         self._device = get_device(device)
         return self
 
+    def save(self, path: Any) -> None:
+        """SB3's ``policy.save``: SB3's policy file, which SB3's ``ActorCriticPolicy.load`` reads too
+        (files/policy_file.py)."""
+        from sb3_scratch_ppo.files.policy_file import save_policy
+
+        save_policy(self, path)
+
+    @classmethod
+    def load(cls, path: Any, device: Any = "auto") -> Any:
+        """SB3's ``ActorCriticPolicy.load``, for SB3's policy files and ours, read weights-only with an allow-list of
+        stand-ins: nothing the file names is imported or run (files/policy_file.py)."""
+        from sb3_scratch_ppo.files.policy_file import load_policy
+
+        return load_policy(cls, path, device)
+
     def parameters(self) -> list[np.ndarray]:
         """Per-parameter views into the flat buffer, in SB3's order."""
         return list(self.param_views.values())

@@ -28,22 +28,51 @@ import numpy as np
 from sb3_scratch_ppo.files.sb3_data import ModelFileError, serialized
 
 NUMBER_KINDS = "biuf"  # bool, signed and unsigned ints, floats: what observations and bounds are made of
+SPACE_KINDS = {
+    "Box": "box",
+    "Discrete": "discrete",
+    "MultiDiscrete": "multi_discrete",
+    "MultiBinary": "multi_binary",
+    "Dict": "dict",
+}
 
 
-def _dtype(name: Any, align: bool = False, copy: bool = False) -> np.dtype:
-    dtype = np.dtype(name)
-    if dtype.kind not in NUMBER_KINDS:
-        raise pickle.UnpicklingError(f"an array of dtype {dtype} (only booleans and numbers are read)")
-    return dtype
+class _DtypeState:
+    """``np.dtype(name)`` as pickled (the dtype, then its byte order set by BUILD), of booleans and numbers only."""
+
+    def __init__(self, name: Any, align: bool = False, copy: bool = False):
+        self.dtype = np.dtype(name)
+        if self.dtype.kind not in NUMBER_KINDS:
+            raise pickle.UnpicklingError(f"an array of dtype {self.dtype} (only booleans and numbers are read)")
+
+    def __setstate__(self, state: tuple) -> None:
+        byteorder = state[1] if isinstance(state, tuple) and len(state) > 1 else "|"
+        if byteorder in ("<", ">") and byteorder != self.dtype.byteorder:
+            self.dtype = self.dtype.newbyteorder(byteorder)
 
 
-def _frombuffer(buffer: Any, dtype: np.dtype, shape: tuple[int, ...], order: Any, axis_order: Any = None) -> np.ndarray:
+def _dtype(value: Any) -> np.dtype:
+    if isinstance(value, _DtypeState):
+        return value.dtype
+    if isinstance(value, np.dtype) and value.kind in NUMBER_KINDS:
+        return value
+    raise pickle.UnpicklingError(f"an array of dtype {value!r} (only booleans and numbers are read)")
+
+
+def _frombuffer(buffer: Any, dtype: Any, shape: tuple[int, ...], order: Any, axis_order: Any = None) -> np.ndarray:
     """NumPy's own reduction of an array (pickle protocol 5): the raw bytes, dtype, shape, order (and, for order
     "K", the axis order), as NumPy's ``_frombuffer``."""
     array = np.frombuffer(bytes(buffer), dtype=_dtype(dtype))
     if order == "K" and axis_order is not None:
         return array.reshape(shape, order="C").transpose(axis_order).copy()
     return array.reshape(shape, order=order).copy()
+
+
+def _scalar(dtype: Any, raw: Any) -> Any:
+    """A NumPy scalar (``numpy.core.multiarray.scalar(dtype, bytes)``): a Discrete space's ``n``, say."""
+    if not isinstance(raw, (bytes, bytearray)):
+        raise pickle.UnpicklingError("a NumPy scalar whose data are not raw bytes")
+    return np.frombuffer(bytes(raw), dtype=_dtype(dtype))[0]
 
 
 class _ArrayState:
@@ -56,13 +85,15 @@ class _ArrayState:
 
     def __setstate__(self, state: tuple) -> None:
         _version, shape, dtype, is_fortran, raw = state
-        if not isinstance(dtype, np.dtype) or not isinstance(raw, (bytes, bytearray)):
+        if not isinstance(raw, (bytes, bytearray)):
             raise pickle.UnpicklingError("an array whose data are not raw bytes of numbers")
         self.array = _frombuffer(raw, dtype, tuple(shape), "F" if is_fortran else "C")
 
 
 class _Attributes(dict):
-    """A saved object's attributes, kept as a dict instead of building the object (a Box)."""
+    """A saved object's attributes, kept as a dict instead of building the object (a space); ``kind`` names it."""
+
+    kind = ""
 
     def __init__(self, *args: Any):
         super().__init__()
@@ -71,6 +102,9 @@ class _Attributes(dict):
         if isinstance(state, tuple):  # (dict, slots)
             state = state[0]
         self.update(state or {})
+
+
+SPACE_STATES = {kind: type(f"_{kind}State", (_Attributes,), {"kind": kind}) for kind in SPACE_KINDS}
 
 
 class _Skipped:
@@ -94,11 +128,12 @@ _NUMPY_CORE = ("numpy.core", "numpy._core")
 ALLOWED: dict[tuple[str, str], Any] = {
     **{(f"{core}.numeric", "_frombuffer"): _frombuffer for core in _NUMPY_CORE},
     **{(f"{core}.multiarray", "_reconstruct"): _ArrayState for core in _NUMPY_CORE},
+    **{(f"{core}.multiarray", "scalar"): _scalar for core in _NUMPY_CORE},
     ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): _dtype,
+    ("numpy", "dtype"): _DtypeState,
     ("collections", "OrderedDict"): OrderedDict,
     ("_codecs", "encode"): _latin1,
-    ("gymnasium.spaces.box", "Box"): _Attributes,
+    **{(f"gymnasium.spaces.{module}", kind): SPACE_STATES[kind] for kind, module in SPACE_KINDS.items()},
     ("numpy.random._pickle", "__generator_ctor"): _Skipped,
     ("numpy.random._pickle", "__bit_generator_ctor"): _Skipped,
     ("numpy.random._pcg64", "PCG64"): _Skipped,
@@ -114,16 +149,18 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return ALLOWED[module, name]
 
 
-def _resolved(value: Any) -> Any:
-    """Old-style arrays out of their placeholders, in containers too."""
+def resolved(value: Any) -> Any:
+    """Arrays and dtypes out of their placeholders, in containers too."""
     if isinstance(value, _ArrayState):
         return value.array
+    if isinstance(value, _DtypeState):
+        return value.dtype
     if isinstance(value, _Attributes):
-        return {key: _resolved(v) for key, v in value.items()}
+        return {"__class__": value.kind, **{key: resolved(v) for key, v in value.items()}}
     if isinstance(value, dict):
-        return type(value)((key, _resolved(v)) for key, v in value.items())
+        return type(value)((key, resolved(v)) for key, v in value.items())
     if isinstance(value, (list, tuple)):
-        return type(value)(_resolved(v) for v in value)
+        return type(value)(resolved(v) for v in value)
     return value
 
 
@@ -136,7 +173,7 @@ def read_pickled(value: Any, where: str) -> Any:
     if not isinstance(blob, str):
         raise ModelFileError(f"{where}: expected a pickled NumPy array, found {str(value)[:80]!r}")
     try:
-        return _resolved(_RestrictedUnpickler(io.BytesIO(base64.b64decode(blob))).load())
+        return resolved(_RestrictedUnpickler(io.BytesIO(base64.b64decode(blob))).load())
     except (pickle.UnpicklingError, binascii.Error, EOFError, ValueError, TypeError, AttributeError) as e:
         raise ModelFileError(f"{where}: not read ({e}); nothing in it was run") from e
 
@@ -150,14 +187,36 @@ def read_array_tree(value: Any, where: str) -> np.ndarray | dict[str, np.ndarray
     return dict(result) if isinstance(result, dict) else result
 
 
+def space_from(attributes: Any, where: str) -> Any:
+    """The gymnasium space whose saved attributes (``resolved``) these are: Box, Discrete, MultiDiscrete,
+    MultiBinary, or a Dict of them; its random generator is not restored (a new one, as a fresh space)."""
+    from gymnasium import spaces
+
+    kind = attributes.get("__class__") if isinstance(attributes, dict) else None
+    try:
+        if kind == "Box":
+            low, high, shape, dtype = (attributes[k] for k in ("low", "high", "_shape", "dtype"))
+            return spaces.Box(low=low, high=high, shape=tuple(shape), dtype=dtype)
+        if kind == "Discrete":
+            return spaces.Discrete(int(attributes["n"]), start=int(attributes.get("start", 0)))
+        if kind == "MultiDiscrete":
+            return spaces.MultiDiscrete(attributes["nvec"], dtype=attributes["dtype"], start=attributes.get("start"))
+        if kind == "MultiBinary":
+            n = attributes["n"]
+            return spaces.MultiBinary(int(n) if np.ndim(n) == 0 else [int(k) for k in n])
+        if kind == "Dict":
+            return spaces.Dict({key: space_from(sub, f"{where}[{key!r}]") for key, sub in attributes["spaces"].items()})
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ModelFileError(f"{where}: not a readable {kind} ({e})") from e
+    raise ModelFileError(
+        f"{where}: expected a Box, Discrete, MultiDiscrete, MultiBinary or Dict space, found {kind or attributes!r}"
+    )
+
+
 def saved_box(value: Any, where: str) -> Any:
     """The Box space SB3 pickled into ``value``, rebuilt from its saved bounds, shape and dtype (exact, where the
     printed text beside it may be cut, '...', or rounded); ModelFileError if it is not a readable Box."""
-    from gymnasium import spaces
-
     attributes = read_pickled(value, where)
-    try:
-        low, high, shape, dtype = (attributes[k] for k in ("low", "high", "_shape", "dtype"))
-        return spaces.Box(low=low, high=high, shape=tuple(shape), dtype=dtype)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelFileError(f"{where}: not a readable Box ({e})") from e
+    if not (isinstance(attributes, dict) and attributes.get("__class__") == "Box"):
+        raise ModelFileError(f"{where}: not a Box")
+    return space_from(attributes, where)
