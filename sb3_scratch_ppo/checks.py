@@ -151,3 +151,15 @@ def check_policy_kwargs(
     if name == "AdamW":  # torch's AdamW: Adam with decoupled weight decay, 0.01 by default
         optimizer_kwargs = {"weight_decay": 1e-2, **optimizer_kwargs, "decoupled_weight_decay": True}
     return optimizer_kwargs
+
+
+def warn_if_not_cpu(device: Any) -> None:
+    """SB3's PPO warns "You are trying to run PPO on the GPU" for an MLP policy on a GPU (its _maybe_recommend_cpu).
+    ScratchPPO computes in NumPy on the CPU for every policy, so it warns for any device but the CPU, saying that."""
+    if getattr(device, "type", str(device)) != "cpu":
+        warnings.warn(
+            f"You are trying to run PPO on the GPU (device={device}), but ScratchPPO computes in NumPy on the CPU "
+            "whatever the device: it only sets where state_dict() puts its tensors (model.device == "
+            "model.policy.device, as in SB3). Pass device='cpu' to silence this.",
+            UserWarning,
+        )

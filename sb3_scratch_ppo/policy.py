@@ -111,12 +111,12 @@ class ActorCriticPolicy(SB3PolicyAPI):
             kwargs["normalized_image"] = True  # as SB3's BaseModel: no dtype or bounds checks then
         self.net_arch = net_arch = sb3_net_arch(net_arch, after_cnn=cls is NatureCNN)
         self.share_features_extractor = share_features_extractor
-        self.features_extractor = make_features_extractor(cls, kwargs, observation_space, normalize_images)
+        self.features_extractor = make_features_extractor(cls, kwargs, observation_space, normalize_images, self.rng)
         self.features_dim = self.features_extractor.features_dim
         self.extractor_learns = bool(self.features_extractor.parameter_shapes("features_extractor"))
         self.vf_features_extractor = self.features_extractor
         if not share_features_extractor and self.extractor_learns:
-            self.vf_features_extractor = make_features_extractor(cls, kwargs, observation_space, normalize_images)
+            self.vf_features_extractor = make_features_extractor(cls, kwargs, observation_space, normalize_images, self.rng)
         self.mlp_extractor = MlpExtractor(self.features_dim, net_arch, make_activation(activation_fn))
         self.action_dist: Distribution
         if use_sde:  # Box only: BaseAlgorithm refuses gSDE for other action spaces
@@ -150,10 +150,11 @@ class ActorCriticPolicy(SB3PolicyAPI):
         self.optimizer = Adam(self.params, self.grads, list(self.param_views.values()), lr=lr_schedule(1), **optimizer_kwargs)
 
     def _init_weights(self) -> None:
-        """SB3's init: orthogonal with gain sqrt(2) for hidden layers, 0.01 for action_net, 1 for value_net; biases 0."""
+        """SB3's init of its Linear and Conv2d layers: orthogonal with gain sqrt(2) for hidden layers, 0.01 for
+        action_net, 1 for value_net; biases 0 (without ortho_init, torch's defaults)."""
         gains = {"action_net": 0.01, "value_net": 1.0}  # hidden layers: sqrt(2)
         for name, weight in self.param_views.items():
-            if not name.endswith(".weight"):
+            if not name.endswith(".weight") or weight.ndim < 2:  # SB3 inits Linear and Conv2d; a norm layer keeps its own
                 continue
             layer = name[: -len(".weight")]
             bias = self.param_views[f"{layer}.bias"]

@@ -41,6 +41,7 @@ class SB3PolicyAPI:
     param_views: OrderedDict[str, np.ndarray]
     # The network's side (ActorCriticPolicy): what this API is built on.
     features_extractor: Any
+    vf_features_extractor: Any
     mlp_extractor: Any
     action_net: Any
     action_dist: Any
@@ -107,6 +108,7 @@ class SB3PolicyAPI:
                 "You are probably mixing Gym API with SB3 VecEnv API: `obs, info = env.reset()` (Gym) "
                 "vs `obs = vec_env.reset()` (SB3 VecEnv)."
             )
+        self.set_training_mode(False)  # as SB3's predict: eval mode (dropout off, batch norm's running statistics)
         x, vectorized = self.obs_to_tensor(observation)
         actions = np.asarray(self.actions_from(x, deterministic)).reshape((-1, *self.action_space.shape))
         if isinstance(self.action_space, spaces.Box):
@@ -144,8 +146,15 @@ class SB3PolicyAPI:
         out = self.action_net.forward(latent_pi)
         return PolicyDistribution(self.action_dist, out, self.log_std, latent_pi, self.rng, torch_out=_is_torch(obs))
 
+    training = False  # nn.Module's flag: set_training_mode
+
     def set_training_mode(self, mode: bool) -> None:
-        """No dropout or batch norm here: nothing changes between training and evaluation."""
+        """SB3's: train (True) or eval (False) mode. The built-in layers behave the same in both; a custom extractor
+        (dropout, batch norm: nn/base_extractor.py) gets the mode."""
+        self.training = mode
+        for extractor in {id(e): e for e in (self.features_extractor, self.vf_features_extractor)}.values():
+            if hasattr(extractor, "set_training_mode"):
+                extractor.set_training_mode(mode)
 
     _device: Any = None  # set by to(); None: the CPU
 
@@ -193,6 +202,9 @@ class SB3PolicyAPI:
         extractor = [(name, v) for name, v in self.param_views.items() if name.startswith("features_extractor.")]
         vf_own = [(name, v) for name, v in self.param_views.items() if name.startswith("vf_features_extractor.")]
         head = [(name, v) for name, v in self.param_views.items() if name == "log_std"]
+        extractor += self._buffers("features_extractor")
+        if vf_own:
+            vf_own += self._buffers("vf_features_extractor")
         views.update(head)
         views.update(extractor)
         views.update((f"pi_{name}", v) for name, v in extractor)
@@ -200,12 +212,20 @@ class SB3PolicyAPI:
         views.update((name, v) for name, v in self.param_views.items() if name not in views)
         return views
 
+    def _buffers(self, prefix: str) -> list[tuple[str, np.ndarray]]:
+        """A custom extractor's saved, unlearned state (batch norm's running statistics), after its parameters."""
+        extractor = getattr(self, prefix)
+        return extractor.buffer_views(prefix) if hasattr(extractor, "buffer_views") else []
+
     def state_dict(self) -> OrderedDict[str, Any]:
         """SB3's state_dict: the same keys and shapes, as float32 torch tensors (copies)."""
         import torch  # only for SB3's file format and weight exchange
 
         return OrderedDict(
-            (name, torch.tensor(np.array(view, dtype=np.float32), device=self.device))
+            (
+                name,
+                torch.tensor(np.array(view, dtype=view.dtype if view.dtype.kind in "iu" else np.float32), device=self.device),
+            )
             for name, view in self.state_views().items()
         )
 

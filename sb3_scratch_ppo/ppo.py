@@ -31,6 +31,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import FloatSchedule
 from threadpoolctl import threadpool_limits
 
+from sb3_scratch_ppo import checks
 from sb3_scratch_ppo.checks import check_env_data, check_hyperparameters, check_ppo_batch, check_schedule_value
 from sb3_scratch_ppo.files.load import ModelFiles
 from sb3_scratch_ppo.loss import explained_variance, ppo_loss
@@ -178,12 +179,17 @@ class ScratchPPO(ModelFiles, OnPolicyAlgorithm):
             **self.policy_kwargs,
         )
         self.policy.to(self.device)  # SB3's device, reported by policy.device; the arrays stay NumPy on the CPU
+        self._maybe_recommend_cpu()
         self.rollout_buffer = RolloutStorage.for_policy(self.policy, self.n_steps, self.n_envs, self.gamma, self.gae_lambda)
         self.clip_range = FloatSchedule(self.clip_range)
         if self.clip_range_vf is not None:
             if isinstance(self.clip_range_vf, (float, int)):
                 assert self.clip_range_vf > 0, "`clip_range_vf` must be positive, pass `None` to deactivate vf clipping"
             self.clip_range_vf = FloatSchedule(self.clip_range_vf)
+
+    def _maybe_recommend_cpu(self, mlp_class_name: str = "ActorCriticPolicy") -> None:
+        """Where SB3 warns that an MLP policy is on the GPU: ours computes on the CPU whatever the device (checks.py)."""
+        checks.warn_if_not_cpu(self.device)
 
     def set_random_seed(self, seed: int | None = None) -> None:
         """Seed Python, NumPy and torch's global RNGs, the action space and the env (as SB3), and the policy's sampler."""

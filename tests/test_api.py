@@ -561,3 +561,19 @@ def test_a_schedule_leaving_its_range_raises_when_it_does():
     with pytest.raises(ValueError, match=r"learning_rate=-0\.\d+ \(from its schedule\): expected a number in \[0, inf\)"):
         model.learn(256)
     assert model.num_timesteps > SMALL["n_steps"]  # the first updates (progress > 0.5) ran
+
+
+def test_a_gpu_device_gets_sb3s_warning_saying_where_ours_computes():
+    """SB3 warns "You are trying to run PPO on the GPU" for MlpPolicy (its _maybe_recommend_cpu, at the end of
+    _setup_model). Ours warns at the same moment for every policy: it computes in NumPy on the CPU whatever the device."""
+    import warnings
+
+    import torch
+
+    model = ScratchPPO("MlpPolicy", "CartPole-v1", device="cpu", seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model._maybe_recommend_cpu()  # the CPU: nothing to say
+    model.device = torch.device("cuda")  # as SB3's test_ppo_warnings pretends (this machine has no GPU)
+    with pytest.warns(UserWarning, match=r"You are trying to run PPO on the GPU \(device=cuda\), but ScratchPPO computes"):
+        model._maybe_recommend_cpu()

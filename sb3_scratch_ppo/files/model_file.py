@@ -314,7 +314,11 @@ def policy_kwargs(value: Any, where: str) -> dict[str, Any]:
         ):
             out[key] = EXTRACTORS[match[2]][0]
         else:
-            raise ModelFileError(f"{where}[{key!r}]: {item} is not a class ScratchPPO knows for {key}")
+            raise ModelFileError(
+                f"{where}[{key!r}]: {item} is not a class ScratchPPO knows for {key}; a file names classes only as "
+                f"text, and none is imported from it: for your own (a custom NumPy extractor), pass "
+                f"custom_objects={{'policy_kwargs': {{...}}}} with the policy_kwargs it was trained with"
+            )
     if isinstance(out.get("optimizer_kwargs"), dict) and isinstance(out["optimizer_kwargs"].get("betas"), list):
         out["optimizer_kwargs"]["betas"] = tuple(out["optimizer_kwargs"]["betas"])  # JSON made the tuple a list
     return out

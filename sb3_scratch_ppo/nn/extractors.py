@@ -8,7 +8,8 @@
   channel-first images (divided by 255 when ``normalize_images``).
 - ``CombinedExtractor`` (MultiInputPolicy): per key of a Dict space, in the space's order, a NatureCNN for an
   image and a flatten for anything else; the features concatenated.
-- ``extractor_class`` / ``make_features_extractor``: SB3's extractor classes (by name) to these, with their kwargs.
+- ``extractor_class`` / ``make_features_extractor``: SB3's extractor classes (by name) to these, with their kwargs;
+  a custom NumPy extractor (``base_extractor.py``: the protocol all of these follow) as it is.
 
 The second stage, ``MlpExtractor`` (the pi and vf towers), is in ``mlp_extractor.py``.
 """
@@ -21,6 +22,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sb3_scratch_ppo.nn import preprocessing
+from sb3_scratch_ppo.nn.base_extractor import BaseFeaturesExtractor
 from sb3_scratch_ppo.nn.layers import Conv2d, ConvCache, FlatParameters, Linear, ReLU, conv2d_shapes, linear_shapes
 
 
@@ -252,18 +254,30 @@ EXTRACTORS = {
 
 
 def extractor_class(features_extractor_class: Any) -> type:
-    """Our features extractor for SB3's (or ours), by class name; anything else is refused, naming what is built."""
+    """Our features extractor for SB3's (or ours), by class name, or a custom NumPy one (a ``BaseFeaturesExtractor``
+    subclass, base_extractor.py); anything else (a torch module) is refused, naming the NumPy protocol."""
+    if isinstance(features_extractor_class, type) and issubclass(features_extractor_class, BaseFeaturesExtractor):
+        return features_extractor_class
     name = getattr(features_extractor_class, "__name__", None)
     if not isinstance(features_extractor_class, type) or name not in EXTRACTORS:
         raise NotImplementedError(
             f"policy_kwargs: features_extractor_class={features_extractor_class!r} is not supported; ScratchPPO "
-            f"builds SB3's {', '.join(EXTRACTORS)} from scratch (a custom torch extractor would need autograd)"
+            f"builds SB3's {', '.join(EXTRACTORS)} from scratch, and takes custom extractors written in NumPy: "
+            "subclass sb3_scratch_ppo.nn.base_extractor.BaseFeaturesExtractor (forward, backprop, parameter_shapes; "
+            "a torch extractor would need autograd)"
         )
     return EXTRACTORS[name][0]
 
 
-def make_features_extractor(cls: type, kwargs: dict[str, Any], observation_space: spaces.Space, normalize_images: bool):
-    """SB3's make_features_extractor: ``cls(observation_space, **kwargs)``, normalize_images passed along."""
+def make_features_extractor(
+    cls: Any, kwargs: dict[str, Any], observation_space: spaces.Space, normalize_images: bool, rng: np.random.Generator
+):
+    """SB3's make_features_extractor: ``cls(observation_space, **kwargs)``, normalize_images passed along (to a
+    custom extractor as an attribute, with the policy's generator)."""
+    if issubclass(cls, BaseFeaturesExtractor):
+        extractor = cls(observation_space, **kwargs)
+        extractor.normalize_images, extractor.rng = normalize_images, rng
+        return extractor
     allowed = EXTRACTORS[cls.__name__][1]
     if set(kwargs) - allowed:
         raise TypeError(
