@@ -180,3 +180,24 @@ def test_human_mode_without_pygame_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pygame", None)  # makes `import pygame` fail
     with pytest.raises(gym.error.DependencyNotInstalled, match=r"sb3-scratch-ppo\[human\]"):
         gym.make("ScratchCartPole-v0", render_mode="human")
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_gymnasiums_check_environments_match_against_cartpole_v1(seed):
+    """Gymnasium's own checker (gymnasium.utils.env_match): the same observations, rewards, terminations,
+    truncations and infos as CartPole-v1 for the same seed and random actions (it steps on past termination)."""
+    from gymnasium.utils.env_match import check_environments_match
+
+    check_environments_match(
+        gym.make("ScratchCartPole-v0"), gym.make("CartPole-v1"), num_steps=2_000, seed=seed, skip_render=True
+    )
+
+
+def test_check_environments_match_catches_a_different_env():
+    """The negative control: the checker tells ScratchCartPole-v0 apart from CartPole-v1 with gravity 9.8 -> 9.81."""
+    from gymnasium.utils.env_match import check_environments_match
+
+    other = gym.make("CartPole-v1")
+    other.unwrapped.gravity = 9.81
+    with pytest.raises(AssertionError):
+        check_environments_match(gym.make("ScratchCartPole-v0"), other, num_steps=200, seed=0, skip_render=True)
