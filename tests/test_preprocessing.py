@@ -38,3 +38,29 @@ def test_writes_into_out_without_allocating_a_result():
 def test_unsupported_space_is_named():
     with pytest.raises(NotImplementedError, match=r"Tuple.*not supported by MlpPolicy"):
         preprocessing.features_dim(spaces.Tuple((spaces.Discrete(2),)))
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        *SPACES.values(),
+        spaces.Discrete(4, start=-2),
+        spaces.MultiDiscrete([3, 2, 5], start=[1, 0, -1]),
+        spaces.MultiBinary((2, 3)),
+    ],
+    ids=lambda s: str(s),
+)
+def test_what_callbacks_read_is_what_sb3s_buffer_stores(space):
+    """as_sb3_stores undoes preprocess: a rollout's network inputs, read back as SB3's RolloutBuffer stores the
+    observations, are the observations, in SB3's buffer shape and dtype (float Box: the float32 the network read)."""
+    from stable_baselines3.common.buffers import RolloutBuffer
+
+    space.seed(1)
+    T, N = 5, 3
+    obs = np.stack([space.sample() for _ in range(T * N)])
+    x = preprocessing.preprocess(obs, space).reshape(T, N, -1)
+    stored = preprocessing.as_sb3_stores(x, space)
+    sb3 = RolloutBuffer(T, space, spaces.Discrete(2), n_envs=N).observations
+    assert stored.shape == sb3.shape and stored.dtype == sb3.dtype
+    expected = obs.astype(np.float32) if space.dtype == np.float64 else obs  # what the network read
+    np.testing.assert_array_equal(stored.reshape(T * N, -1), expected.reshape(T * N, -1).astype(stored.dtype))
