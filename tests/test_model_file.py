@@ -416,3 +416,12 @@ def test_force_reset_false_with_dict_observations(tmp_path):
     assert set(loaded._last_obs) == set(ours._last_obs)
     for key in ours._last_obs:
         np.testing.assert_array_equal(loaded._last_obs[key], ours._last_obs[key])
+
+
+def test_the_reader_calls_nothing_it_names_as_a_class():
+    """A pickle that calls numpy.ndarray itself (instead of naming it for _reconstruct) is refused."""
+    from sb3_scratch_ppo.files.arrays import read_pickled
+
+    crafted = b"\x80\x02cnumpy\nndarray\nK\n\x85R."  # protocol 2: numpy.ndarray((10,))
+    with pytest.raises(model_file.ModelFileError, match=r"numpy\.ndarray is named in the file only as a class"):
+        read_pickled({":type:": "x", ":serialized:": base64.b64encode(crafted).decode()}, "f")

@@ -75,11 +75,18 @@ def _scalar(dtype: Any, raw: Any) -> Any:
     return np.frombuffer(bytes(raw), dtype=_dtype(dtype))[0]
 
 
+class _NdarrayName:
+    """``numpy.ndarray`` as a file names it: only ever the first argument of ``_reconstruct``, never called."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise pickle.UnpicklingError("numpy.ndarray is named in the file only as a class; it is not called")
+
+
 class _ArrayState:
     """NumPy's older reduction (protocols 2-4): ``_reconstruct(ndarray, (0,), b'b')``, then its state set."""
 
     def __init__(self, subtype: Any, shape: Any, typecode: Any):
-        if subtype is not np.ndarray:
+        if subtype is not _NdarrayName:
             raise pickle.UnpicklingError(f"an array of class {subtype!r}")
         self.array: np.ndarray | None = None
 
@@ -129,7 +136,7 @@ ALLOWED: dict[tuple[str, str], Any] = {
     **{(f"{core}.numeric", "_frombuffer"): _frombuffer for core in _NUMPY_CORE},
     **{(f"{core}.multiarray", "_reconstruct"): _ArrayState for core in _NUMPY_CORE},
     **{(f"{core}.multiarray", "scalar"): _scalar for core in _NUMPY_CORE},
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _NdarrayName,
     ("numpy", "dtype"): _DtypeState,
     ("collections", "OrderedDict"): OrderedDict,
     ("_codecs", "encode"): _latin1,
