@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 # Tests run in parallel processes, one per core.
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-fast lint format bench parity clean
+.PHONY: run test test-fast lint format bench parity parity-mujoco clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,9 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	touch $@
 
 # The optional extras are installed too, so that what they enable is tested (Box2D's LunarLander, the Ray backend,
-# Atari games, MiniGrid, rl-baselines3-zoo).
+# Atari games, MiniGrid, rl-baselines3-zoo, MuJoCo).
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
-	$(PIP) install -e ".[test,parity,cluster,atari,minigrid,zoo]"
+	$(PIP) install -e ".[test,parity,cluster,atari,minigrid,zoo,mujoco]"
 	touch $@
 
 run: $(VENV)/.installed
@@ -75,6 +75,12 @@ parity: $(VENV)/.installed-test
 		--results $(PARITY_DIR)/results.json --report $(PARITY_DIR)/report.md
 	$(PY) -m sb3_scratch_ppo parity --config sb3_scratch_ppo/zoo/configs/observations.yml --env all --seeds $(PARITY_SEEDS) \
 		--results $(PARITY_DIR)/observations.json --report $(PARITY_DIR)/observations.md
+
+# The zoo's MuJoCo configs (sb3_scratch_ppo/zoo/configs/mujoco.yml), SB3 against ScratchPPO with the negative control:
+# 1e6 steps a run, tens of CPU-hours on 2 cores; resumable like `make parity` (issue 27: in progress across sessions).
+parity-mujoco: $(VENV)/.installed-test
+	$(PY) -m sb3_scratch_ppo parity --config sb3_scratch_ppo/zoo/configs/mujoco.yml --env all --seeds $(PARITY_SEEDS) \
+		--results $(PARITY_DIR)/mujoco.json --report $(PARITY_DIR)/mujoco.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

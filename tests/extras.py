@@ -7,7 +7,15 @@ import os
 
 import pytest
 
-EXTRAS = {"ale_py": "atari", "cv2": "atari", "minigrid": "minigrid", "ray": "cluster", "rl_zoo3": "zoo", "Box2D": "parity"}
+EXTRAS = {
+    "ale_py": "atari",
+    "cv2": "atari",
+    "minigrid": "minigrid",
+    "ray": "cluster",
+    "rl_zoo3": "zoo",
+    "Box2D": "parity",
+    "mujoco": "mujoco",
+}
 
 
 def require(module: str) -> None:

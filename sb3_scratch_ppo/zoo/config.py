@@ -37,6 +37,7 @@ CONFIGS = importlib.resources.files("sb3_scratch_ppo.zoo") / "configs"
 DEFAULT_PATH = CONFIGS / "ppo.yml"
 ATARI_PATH = CONFIGS / "atari.yml"
 OBSERVATIONS_PATH = CONFIGS / "observations.yml"
+MUJOCO_PATH = CONFIGS / "mujoco.yml"
 
 # Keys of an entry that are not constructor arguments.
 ZOO_KEYS = {"n_envs", "n_timesteps", "policy", "normalize", "policy_kwargs", "env_wrapper", "frame_stack"}
