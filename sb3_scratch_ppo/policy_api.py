@@ -152,7 +152,7 @@ class SB3PolicyAPI:
         """SB3's: train (True) or eval (False) mode. The built-in layers behave the same in both; a custom extractor
         (dropout, batch norm: nn/base_extractor.py) gets the mode."""
         self.training = mode
-        for extractor in {id(e): e for e in (self.features_extractor, self.vf_features_extractor)}.values():
+        for extractor in (self.features_extractor, self.vf_features_extractor):  # the same one twice when shared
             if hasattr(extractor, "set_training_mode"):
                 extractor.set_training_mode(mode)
 

@@ -10,7 +10,8 @@ The methods compute in NumPy (``nn/distributions.py``, ``nn/gsde.py``) and retur
 as: torch tensors for a torch observation, NumPy arrays otherwise. ``distribution`` is SB3's torch.distributions
 object(s) built from our outputs (torch is imported only there): a ``Categorical`` for Discrete, a list of them for
 MultiDiscrete, a ``Bernoulli`` for MultiBinary, a ``Normal`` for Box (with gSDE: the state-dependent one, before any
-tanh squashing, as SB3's).
+tanh squashing, as SB3's). This is SB3's API for users reading probabilities; nothing that learns uses it (training
+runs ``nn/distributions.py`` in NumPy, with hand-written gradients).
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3 import PPO
-from stable_baselines3.common.logger import configure
 
 from sb3_scratch_ppo import ScratchPPO
 from tests.extras import require
@@ -77,7 +76,7 @@ def test_every_entry_builds_sb3s_network_and_trains_in_both(env_id):
 
 @pytest.mark.slow
 def test_halfcheetah_rollout_and_one_update_match_sb3():
-    from tests.test_update_parity import sb3_in_float64, start_rollout
+    from tests.test_update_parity import one_float64_update_matches_sb3, sb3_in_float64, start_rollout
 
     config = mujoco_config("HalfCheetah-v4")
     sb3 = PPO(config.policy, config.make_env(seed=0), seed=0, **config.kwargs)
@@ -116,25 +115,5 @@ def test_halfcheetah_rollout_and_one_update_match_sb3():
     for name in ("rewards", "episode_starts", "values", "log_probs", "advantages", "returns"):
         setattr(st, name, buf.__dict__[name].astype(np.float64))
     st.flatten()
-    logs = {}
-    for label, model in (("sb3", sb3), ("ours", ours)):
-        model.set_logger(configure(None, []))
-        model._n_updates = 7
-        np.random.seed(1234)
-        model.train()
-        logs[label] = dict(model.logger.name_to_value)
-    assert logs["ours"].keys() == logs["sb3"].keys() and logs["ours"]["train/n_updates"] == 7 + 20
-    for key, value in logs["sb3"].items():
-        np.testing.assert_allclose(logs["ours"][key], value, rtol=1e-6, atol=1e-9, err_msg=key)
-    sb3_sd = sb3.policy.state_dict()
-    for key, view in ours.policy.state_views().items():
-        np.testing.assert_allclose(view, sb3_sd[key].numpy(), rtol=1e-6, atol=1e-9, err_msg=key)
-    sb3_state = [sb3.policy.optimizer.state[p] for p in sb3.policy.optimizer.param_groups[0]["params"]]
-    adam = ours.policy.optimizer
-    assert len(sb3_state) == len(adam.views)
-    for i, state in enumerate(sb3_state):
-        assert float(state["step"]) == adam.steps
-        for name, moment in (("exp_avg", adam.exp_avg), ("exp_avg_sq", adam.exp_avg_sq)):
-            np.testing.assert_allclose(
-                moment[adam._slice(i)], state[name].numpy().ravel(), rtol=1e-6, atol=1e-12, err_msg=name
-            )
+    logs = one_float64_update_matches_sb3(sb3, ours)
+    assert logs["ours"]["train/n_updates"] == 7 + 20

@@ -428,6 +428,36 @@ def sb3_in_float64(sb3):
         setattr(buf, name, getattr(buf, name).astype(np.float64))
 
 
+def one_float64_update_matches_sb3(sb3, ours) -> dict:
+    """Run one update in both (SB3 cast by ``sb3_in_float64``, ours with float64 weights, the same rollout and
+    minibatch order) and compare the logs, every weight and both Adam moments at float64's tolerances (rtol 1e-6;
+    see test_image_and_dict_rollout_and_update_match_sb3's docstring). Returns the logs."""
+    logs = {}
+    for label, model in (("sb3", sb3), ("ours", ours)):
+        model.set_logger(configure(None, []))
+        model._n_updates = 7
+        np.random.seed(1234)
+        model.train()
+        logs[label] = dict(model.logger.name_to_value)
+    assert logs["ours"].keys() == logs["sb3"].keys()
+    for key, value in logs["sb3"].items():
+        np.testing.assert_allclose(logs["ours"][key], value, rtol=1e-6, atol=1e-9, err_msg=key)
+    sb3_sd = sb3.policy.state_dict()
+    assert list(ours.policy.state_views()) == list(sb3_sd) and sb3_sd["value_net.weight"].dtype == torch.float64
+    for key, view in ours.policy.state_views().items():
+        np.testing.assert_allclose(view, sb3_sd[key].numpy(), rtol=1e-6, atol=1e-9, err_msg=key)
+    sb3_state = [sb3.policy.optimizer.state[p] for p in sb3.policy.optimizer.param_groups[0]["params"]]
+    ours_adam = ours.policy.optimizer
+    assert len(sb3_state) == len(ours_adam.views)
+    for i, state in enumerate(sb3_state):
+        assert float(state["step"]) == ours_adam.steps
+        for name, ours_moment in (("exp_avg", ours_adam.exp_avg), ("exp_avg_sq", ours_adam.exp_avg_sq)):
+            np.testing.assert_allclose(
+                ours_moment[ours_adam._slice(i)], state[name].numpy().ravel(), rtol=1e-6, atol=1e-12, err_msg=f"{name} {i}"
+            )
+    return logs
+
+
 @pytest.mark.parametrize("policy", list(IMAGE_POLICIES))
 @pytest.mark.parametrize("share", [True, False], ids=["shared", "separate vf extractor"])
 def test_image_and_dict_rollout_and_update_match_sb3(policy, share):
@@ -479,26 +509,4 @@ def test_image_and_dict_rollout_and_update_match_sb3(policy, share):
     for name in ("rewards", "episode_starts", "values", "log_probs", "advantages", "returns"):
         setattr(st, name, getattr(buf, name).reshape(getattr(st, name).shape).astype(np.float64))
     st.flatten()
-    logs = {}
-    for label, model in (("sb3", sb3), ("ours", ours)):
-        model.set_logger(configure(None, []))
-        model._n_updates = 7
-        np.random.seed(1234)
-        model.train()
-        logs[label] = dict(model.logger.name_to_value)
-    assert logs["ours"].keys() == logs["sb3"].keys()
-    for key, value in logs["sb3"].items():
-        np.testing.assert_allclose(logs["ours"][key], value, rtol=1e-6, atol=1e-9, err_msg=key)
-    sb3_sd = sb3.policy.state_dict()
-    assert list(ours.policy.state_views()) == list(sb3_sd) and sb3_sd["value_net.weight"].dtype == torch.float64
-    for key, view in ours.policy.state_views().items():
-        np.testing.assert_allclose(view, sb3_sd[key].numpy(), rtol=1e-6, atol=1e-9, err_msg=key)
-    sb3_state = [sb3.policy.optimizer.state[p] for p in sb3.policy.optimizer.param_groups[0]["params"]]
-    ours_adam = ours.policy.optimizer
-    assert len(sb3_state) == len(ours_adam.views)
-    for i, state in enumerate(sb3_state):
-        assert float(state["step"]) == ours_adam.steps
-        for name, ours_moment in (("exp_avg", ours_adam.exp_avg), ("exp_avg_sq", ours_adam.exp_avg_sq)):
-            np.testing.assert_allclose(
-                ours_moment[ours_adam._slice(i)], state[name].numpy().ravel(), rtol=1e-6, atol=1e-12, err_msg=f"{name} {i}"
-            )
+    one_float64_update_matches_sb3(sb3, ours)

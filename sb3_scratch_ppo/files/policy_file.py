@@ -1,9 +1,9 @@
 """``policy.save(path)`` and ``ActorCriticPolicy.load(path)``: SB3's policy file, both ways, never running code.
 
 SB3's format is ``torch.save({"state_dict": policy.state_dict(), "data": constructor arguments})``; SB3's
-``load`` reads it with ``torch.load(weights_only=False)`` (any code the file names runs) and calls
-``cls(**data)``. Ours writes the same file, naming SB3's classes (torch activations, SB3's extractors, torch's
-optimizer, SB3's dummy schedule), so SB3's ``ActorCriticPolicy.load`` reads it; and reads SB3's files and ours with
+``load`` reads it with torch's full unpickler (any code the file names runs) and calls ``cls(**data)``. Ours
+writes the same file, naming SB3's classes (torch activations, SB3's extractors, torch's optimizer, SB3's dummy
+schedule), so SB3's ``ActorCriticPolicy.load`` reads it; and reads SB3's files and ours with
 torch's weights-only unpickler and an allow-list in which every name maps to a stand-in of ours (files/arrays.py
 for arrays and spaces; here classes, by name, that refuse to be called), so nothing the file names is imported or
 run. Only the constructor arguments ``ActorCriticPolicy`` takes are read, each checked.
