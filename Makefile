@@ -77,9 +77,12 @@ parity: $(VENV)/.installed-test
 		--results $(PARITY_DIR)/observations.json --report $(PARITY_DIR)/observations.md
 
 # The zoo's MuJoCo configs (sb3_scratch_ppo/zoo/configs/mujoco.yml), SB3 against ScratchPPO with the negative control:
-# 1e6 steps a run, tens of CPU-hours on 2 cores; resumable like `make parity` (issue 27: in progress across sessions).
+# 1e6 steps a run, tens of CPU-hours on 2 cores; resumable like `make parity`. The cheapest envs first, so verdicts
+# land early. PARITY_BUDGET=<minutes>: start only the runs that should end within it (a session's share of the sweep).
+MUJOCO_ENVS ?= Swimmer-v4 Ant-v4 Hopper-v4 HalfCheetah-v4 Walker2d-v4
 parity-mujoco: $(VENV)/.installed-test
-	$(PY) -m sb3_scratch_ppo parity --config sb3_scratch_ppo/zoo/configs/mujoco.yml --env all --seeds $(PARITY_SEEDS) \
+	$(PY) -m sb3_scratch_ppo parity --config sb3_scratch_ppo/zoo/configs/mujoco.yml --env $(MUJOCO_ENVS) \
+		--seeds $(PARITY_SEEDS) $(if $(PARITY_BUDGET),--budget-minutes $(PARITY_BUDGET)) \
 		--results $(PARITY_DIR)/mujoco.json --report $(PARITY_DIR)/mujoco.md
 
 clean:

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sb3_scratch_ppo import parity
@@ -104,6 +105,34 @@ def test_results_record_speed_versions_and_command(reference):
         assert run["steps_per_second"] == pytest.approx(run["n_timesteps"] / run["wall_seconds"])
         assert {"python", "numpy", "torch", "stable_baselines3", "gymnasium", "sb3-scratch-ppo"} <= set(run["versions"])
         assert run["command"].startswith("python -m sb3_scratch_ppo parity --env CartPole-v1 --seeds 3")
+        # The curve against time: seconds of learn() at each curve point, rising, within the run's wall time.
+        clock = run["curve_wall_seconds"]
+        assert len(clock) == len(run["timesteps"]) and 0 < clock[0] and all(np.diff(clock) >= 0)
+        assert clock[-1] <= run["wall_seconds"] + 1e-3
+        # One thread: the process's CPU time is about its wall time (less when it waited for the other worker).
+        assert 0 < run["cpu_seconds"] <= 1.1 * run["wall_seconds"] + 0.5
+
+
+def test_budget_starts_only_runs_that_should_end_within_it(tmp_path):
+    """--budget-minutes holds back a run whose env and learner took longer than the budget (here SB3's seed 0, planted
+    in the file as taking 3 hours), starts the runs with no time on record, and the same command without the budget
+    then finishes the sweep."""
+    results = tmp_path / "results.json"
+    timesteps, curve = parity.learning_curve(np.array([1024]), np.array([20.0]), 1024)
+    slow = parity.Run("CartPole-v1", "sb3", 0, 1024, timesteps, curve, 20.0, [20.0], wall_seconds=3 * 3600.0)
+    parity.merge_results(results, [slow])
+    out = run_sweep(results, None, "--budget-minutes", "60")
+    assert "2 runs not started: they would not end within the budget" in out
+    report = (tmp_path / "report.md").read_text()
+    assert "Not compared yet: CartPole-v1: 1 SB3 and 3 ScratchPPO runs so far (2 of each needed)." in report
+    assert set(rows(results)) == {("CartPole-v1", "sb3", 0, 1024)} | {("CartPole-v1", "scratch", s, 1024) for s in range(3)}
+    run_sweep(results)
+    assert len(rows(results)) == N_TASKS
+
+
+def test_budget_needs_the_local_backend(tmp_path):
+    with pytest.raises(ValueError, match="budget_minutes: the ray backend cannot hold runs back"):
+        sweep.run_all(sweep.plan(["CartPole-v1"], 1), tmp_path / "r.json", progress=False, backend="ray", budget_minutes=1)
 
 
 def _merge_many(path: Path, first_seed: int, n: int) -> None:

@@ -39,6 +39,13 @@ def add_parser(sub) -> None:
         help="local: a process pool here (the default); ray: Ray tasks on the cluster at RAY_ADDRESS, "
         "or a Ray instance started here (the default when RAY_ADDRESS is set)",
     )
+    cmd.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=None,
+        help="local backend: start a run only if it should end within this many minutes (judged by the median time "
+        "of the same env and learner's finished runs); the same command continues the sweep later",
+    )
     cmd.add_argument("--margin", type=float, default=0.1, help="equivalence margin, as a fraction of |mean(SB3)|")
     cmd.add_argument("--timesteps", type=int, default=None, help="default: each entry's n_timesteps")
     cmd.add_argument("--config", default=None, help="a ppo.yml in the zoo's format (default: the package's configs/ppo.yml)")
@@ -78,6 +85,7 @@ def parity(args: argparse.Namespace, argv: list[str]) -> None:
         config_path=args.config,
         backend=args.backend,
         command=command,
+        budget_minutes=args.budget_minutes,
     )
     reports = write_report(runs, runnable, args.report, args.margin, skipped)
     for report in reports:

@@ -43,29 +43,40 @@ def format_table(report: EnvReport) -> str:
 
 
 def plot(runs: list[Run], env_id: str, path: Path) -> Path:
-    """Learning curves: mean over seeds with a 90% bootstrap band, one line per learner."""
+    """Learning curves: mean over seeds with a 90% bootstrap band, one line per learner, against timesteps; and,
+    when every run recorded its clock, beside it against wall-clock time (each point at the median minute of
+    ``learn()`` at which the seeds reached it), so time-to-score shows."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    env_runs = [r for r in runs if r.env_id == env_id]
+    timed = all(r.curve_wall_seconds is not None for r in env_runs)
+    fig, axes = plt.subplots(1, 2 if timed else 1, figsize=(12.5 if timed else 7, 4.2), squeeze=False)
     labels = {"sb3": "SB3 PPO", "scratch": "ScratchPPO", "control": f"control (ScratchPPO, lr x {CONTROL_LR_FACTOR})"}
     colours = {"sb3": "tab:blue", "scratch": "tab:orange", "control": "tab:gray"}
     for learner in LEARNERS:
-        rs = [r for r in runs if r.env_id == env_id and r.learner == learner]
+        rs = [r for r in env_runs if r.learner == learner]
         if not rs:
             continue
-        x = np.array(rs[0].timesteps)
         curves = np.array([r.curve for r in rs])
         lo, hi = stats.bootstrap_ci(stats.mean_over_seeds, [curves], level=0.90, n_boot=1000)
-        ax.plot(x, curves.mean(axis=0), color=colours[learner], label=f"{labels[learner]} ({len(rs)} seeds)")
-        ax.fill_between(x, lo, hi, color=colours[learner], alpha=0.25)
-    ax.set_xlabel("timesteps")
-    ax.set_ylabel("mean training episode return")
-    ax.set_title(f"{env_id}: learning curves, mean and 90% bootstrap band")
-    ax.legend(loc="best")
-    ax.grid(alpha=0.3)
+        xs = [np.array(rs[0].timesteps)]
+        if timed:
+            xs.append(np.median([r.curve_wall_seconds for r in rs], axis=0) / 60)
+        for ax, x in zip(axes[0], xs, strict=True):
+            ax.plot(x, curves.mean(axis=0), color=colours[learner], label=f"{labels[learner]} ({len(rs)} seeds)")
+            ax.fill_between(x, lo, hi, color=colours[learner], alpha=0.25)
+    axes[0][0].set_xlabel("timesteps")
+    axes[0][0].set_title(f"{env_id}: learning curves, mean and 90% bootstrap band", fontsize=10)
+    if timed:
+        axes[0][1].set_xlabel("minutes of learn() (median over seeds; one run per core, one thread)")
+        axes[0][1].set_title(f"{env_id}: the same curves against wall-clock time", fontsize=10)
+    for ax in axes[0]:
+        ax.set_ylabel("mean training episode return")
+        ax.legend(loc="best")
+        ax.grid(alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -135,7 +146,9 @@ def write_report(
     runs: list[Run], env_ids: list[str], out: Path, rel_margin: float = 0.1, skipped: dict[str, str] | None = None
 ) -> list[EnvReport]:
     out.parent.mkdir(parents=True, exist_ok=True)
-    reports = [analyse(runs, env_id, rel_margin) for env_id in env_ids]
+    counts = {e: {k: sum(r.env_id == e and r.learner == k for r in runs) for k in ("sb3", "scratch")} for e in env_ids}
+    waiting = [e for e in env_ids if min(counts[e].values()) < 2]
+    reports = [analyse(runs, env_id, rel_margin) for env_id in env_ids if env_id not in waiting]
     lines = [
         "# Reward parity: ScratchPPO vs SB3 PPO",
         "",
@@ -146,6 +159,11 @@ def write_report(
         "",
     ]
     lines += [f"Not run: {env_id}: {why}" for env_id, why in (skipped or {}).items()]
+    lines += [
+        f"Not compared yet: {e}: {counts[e]['sb3']} SB3 and {counts[e]['scratch']} ScratchPPO runs so far (2 of each needed)."
+        for e in waiting
+        if e not in (skipped or {})
+    ]
     for report in reports:
         env_id = report.env_id
         png = plot(runs, env_id, out.parent / f"parity_{env_id}.png")

@@ -36,6 +36,12 @@ class Run:
     steps_per_second: float | None = None
     versions: dict[str, str] | None = None  # what the worker that made the run had installed (provenance())
     command: str | None = None  # the sweep that asked for it
+    # Seconds of learn() when the run reached each of ``timesteps`` (interpolated between rollout ends): the curve
+    # against wall-clock time. None in runs made before it was recorded.
+    curve_wall_seconds: list[float] | None = None
+    # CPU seconds of the training process over learn() (one thread: the wall time it would take on an idle core, so
+    # speed ratios hold when other work shared the machine). None in runs made before it was recorded.
+    cpu_seconds: float | None = None
 
     @property
     def auc(self) -> float:
@@ -124,6 +130,8 @@ def run_one(
             super().__init__()
             self.ends, self.returns = [], []
 
+            self.clock = [(0, 0.0)]  # (timesteps, seconds since learn() began) at each rollout's end
+
         def _on_step(self) -> bool:
             for info in self.locals["infos"]:
                 if "episode" in info:
@@ -131,19 +139,25 @@ def run_one(
                     self.returns.append(info["episode"]["r"])
             return True
 
+        def _on_rollout_end(self) -> None:
+            self.clock.append((self.num_timesteps, time.perf_counter() - start))
+
     with threadpool_limits(1):
         env = config.make_env(seed=seed)
         model = algo(config.policy, env, seed=seed, **kwargs)
         log = EpisodeLog()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         model.learn(n_timesteps, callback=log)
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        log.clock.append((model.num_timesteps, wall))
 
         eval_env = config.make_eval_env(env, seed=seed + EVAL_SEED_OFFSET)
         returns, _ = evaluate_policy(
             model, eval_env, n_eval_episodes=N_EVAL_EPISODES, deterministic=True, return_episode_rewards=True
         )
     timesteps, curve = learning_curve(np.array(log.ends), np.array(log.returns, dtype=float), n_timesteps)
+    clock_steps, clock_seconds = np.array(log.clock, dtype=float).T
+    curve_wall = np.interp(timesteps, clock_steps, clock_seconds)
     return Run(
         env_id,
         learner,
@@ -157,4 +171,6 @@ def run_one(
         model.num_timesteps / wall,
         provenance(),
         command,
+        [round(float(t), 3) for t in curve_wall],
+        cpu,
     )

@@ -10,8 +10,9 @@ results file are not run again (``parity.merge_results`` writes atomically, unde
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,16 +28,27 @@ def plan(env_ids: list[str], seeds: int, learners=LEARNERS) -> list[tuple[str, s
 # --- backends: where the tasks run. Each yields finished runs in the order they finish. ----------
 
 
-def run_local(tasks, workers: int | None, *args) -> Iterator[Run]:
-    """A process pool on this machine, one worker per core (the default: nothing extra to install)."""
+def run_local(tasks, workers: int | None, *args, fits=None) -> Iterator[Run]:
+    """A process pool on this machine, one worker per core (the default: nothing extra to install).
+
+    A task starts only when a worker is free and ``fits(task)`` (when given) says it can still finish in time."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no inherited torch or BLAS thread pools
-    pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=ctx)
+    n_workers = workers or os.cpu_count() or 1
+    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+    queue, running = list(tasks), set[Future]()
     try:
-        futures = [pool.submit(run_one, *task, *args) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
+        while queue or running:
+            while queue and len(running) < n_workers:
+                task = queue.pop(0)
+                if fits is None or fits(task):
+                    running.add(pool.submit(run_one, *task, *args))
+            if not running:
+                break
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield future.result()
     finally:  # on an error or an interrupt, do not start the runs still queued
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -103,35 +115,63 @@ def run_all(
     progress: bool = True,
     backend: str | None = None,
     command: str | None = None,
+    budget_minutes: float | None = None,
 ) -> list[Run]:
-    """Run every (env, learner, seed) task not yet in the results file; merge each run into it as it finishes."""
+    """Run every (env, learner, seed) task not yet in the results file; merge each run into it as it finishes.
+
+    With ``budget_minutes`` (local backend), a run starts only if it should end within the budget, judged by the
+    median time of the runs of the same env and learner already in the file (a first run always starts): the
+    sweep stops with no run cut short, and the same command continues it."""
     runs = load_results(results_path)
-    done = {r.key for r in runs}
-    steps = {env_id: n_timesteps or zoo.load(env_id, config_path).n_timesteps for env_id, _, _ in tasks}
     # Env by env, in the order asked, so that each env's verdict lands as early as it can; within an env SB3 first
     # (the slow learner), so the workers stay busy at the end with the short runs.
     env_order = {env_id: i for i, env_id in enumerate(dict.fromkeys(env_id for env_id, _, _ in tasks))}
-    todo = sorted(
-        {t for t in tasks if (*t, steps[t[0]]) not in done}, key=lambda t: (env_order[t[0]], t[1] != "sb3", t[2], t[1])
-    )
+    todo = sorted(_missing(tasks, runs, n_timesteps, config_path), key=lambda t: (env_order[t[0]], t[1] != "sb3", t[2], t[1]))
     if not todo:
         return runs
     backend = backend or default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {sorted(BACKENDS)}, got {backend!r}")
     print(f"{len(todo)} runs to do on the {backend} backend; {len(set(tasks)) - len(todo)} already in {results_path}")
+    options = {}
+    if budget_minutes is not None:
+        if backend != "local":
+            raise ValueError(f"budget_minutes: the {backend} backend cannot hold runs back; use the local backend")
+        options["fits"] = _within(time.monotonic() + 60 * budget_minutes, runs)
     bar = None
     if progress:
         from tqdm.rich import tqdm
 
         bar = tqdm(total=len(todo), desc=f"parity runs ({backend})")
-    for run in BACKENDS[backend](todo, workers, n_timesteps, config_path, command):
+    for run in BACKENDS[backend](todo, workers, n_timesteps, config_path, command, **options):
         runs = merge_results(results_path, [run])
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
+    if budget_minutes is not None and (left := _missing(tasks, runs, n_timesteps, config_path)):
+        print(f"{len(left)} runs not started: they would not end within the budget; the same command continues")
     return runs
+
+
+def _within(deadline: float, runs: list[Run]):
+    """Whether a task, started now, should end by the deadline (time.monotonic()), judged by the median wall
+    time of the finished runs of its env and learner; a task with none always starts."""
+    import statistics
+
+    def fits(task) -> bool:
+        env_id, learner, _ = task
+        seconds = [r.wall_seconds for r in runs if (r.env_id, r.learner) == (env_id, learner)]
+        return not seconds or time.monotonic() + statistics.median(seconds) <= deadline
+
+    return fits
+
+
+def _missing(tasks, runs: list[Run], n_timesteps: int | None, config_path: str | None) -> set:
+    """The tasks whose run (at the timesteps it is asked for) is not among ``runs``."""
+    done = {r.key for r in runs}
+    steps = {env_id: n_timesteps or zoo.load(env_id, config_path).n_timesteps for env_id, _, _ in tasks}
+    return {t for t in tasks if (*t, steps[t[0]]) not in done}
 
 
 def sweep(
@@ -146,8 +186,11 @@ def sweep(
     """Run the tasks for seeds 0..seeds-1, or with seeds="auto" a pilot of PILOT_SEEDS and then as many as
     its spread asks for (at most max_seeds; the control needs no more). Runs already in results are reused."""
     auto = seeds == "auto"
-    runs = run_all(plan(env_ids, PILOT_SEEDS if auto else int(seeds), learners), results, **run_kwargs)
-    if auto:
+    first = plan(env_ids, PILOT_SEEDS if auto else int(seeds), learners)
+    runs = run_all(first, results, **run_kwargs)
+    if auto and _missing(first, runs, run_kwargs.get("n_timesteps"), run_kwargs.get("config_path")):
+        print("the pilot is not complete: the number of seeds is decided when it is")
+    elif auto:
         # The number of seeds is fixed by the pilot's seeds alone: re-estimated from every run so far, it would shrink
         # or grow with the later seeds and a resumed sweep could stop as soon as they happened to agree.
         pilot = [r for r in runs if r.seed < PILOT_SEEDS]
