@@ -8,6 +8,7 @@ import numpy as np
 
 from sb3_scratch_ppo.parity import stats
 from sb3_scratch_ppo.parity.analysis import EnvReport, analyse
+from sb3_scratch_ppo.parity.published import published_table
 from sb3_scratch_ppo.parity.run import CONTROL_LR_FACTOR, LEARNERS, Run
 
 
@@ -69,7 +70,7 @@ def plot(runs: list[Run], env_id: str, path: Path) -> Path:
             ax.plot(x, curves.mean(axis=0), color=colours[learner], label=f"{labels[learner]} ({len(rs)} seeds)")
             ax.fill_between(x, lo, hi, color=colours[learner], alpha=0.25)
     axes[0][0].set_xlabel("timesteps")
-    axes[0][0].set_title(f"{env_id}: learning curves, mean and 90% bootstrap band", fontsize=10)
+    axes[0][0].set_title(f"{env_id}: learning curves, mean and 90% bootstrap band", **({"fontsize": 10} if timed else {}))
     if timed:
         axes[0][1].set_xlabel("minutes of learn() (median over seeds; one run per core, one thread)")
         axes[0][1].set_title(f"{env_id}: the same curves against wall-clock time", fontsize=10)
@@ -164,6 +165,8 @@ def write_report(
         for e in waiting
         if e not in (skipped or {})
     ]
+    if table := published_table(runs, [r.env_id for r in reports]):
+        lines += ["", *table]
     for report in reports:
         env_id = report.env_id
         png = plot(runs, env_id, out.parent / f"parity_{env_id}.png")
