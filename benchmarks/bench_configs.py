@@ -2,9 +2,12 @@
 each spends inside the env.
 
     python benchmarks/bench_configs.py [--timesteps 100000] [--repeats 2] [--out benchmarks/results/configs.md]
+    python benchmarks/bench_configs.py --env HalfCheetah-v4 Hopper-v4 Walker2d-v4 Ant-v4 Swimmer-v4 \
+        --out benchmarks/results/configs_mujoco.md   # the MuJoCo entries alone
     make bench                                  # runs this after bench_ppo.py
 
-Every entry of the package's configs/ppo.yml and configs/observations.yml (CnnPolicy, MultiInputPolicy), each built as
+Every entry of the package's configs/ppo.yml, configs/observations.yml (CnnPolicy, MultiInputPolicy) and
+configs/mujoco.yml (the zoo's MuJoCo entries; the ``mujoco`` extra), each built as
 the parity runs build it (``zoo.load(...).make_env``: SB3's make_vec_env, the zoo's wrappers and VecNormalize),
 with the same env for both learners. Each run trains ``--timesteps`` steps (or the entry's n_timesteps if fewer) in
 a fresh process, torch and BLAS at one thread; the runs alternate SB3, ScratchPPO, SB3, ScratchPPO, ... per entry.
@@ -27,7 +30,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parent.parent
-CONFIG_FILES = ("sb3_scratch_ppo/zoo/configs/ppo.yml", "sb3_scratch_ppo/zoo/configs/observations.yml")
+CONFIG_FILES = (
+    "sb3_scratch_ppo/zoo/configs/ppo.yml",
+    "sb3_scratch_ppo/zoo/configs/observations.yml",
+    "sb3_scratch_ppo/zoo/configs/mujoco.yml",
+)
 LEARNERS = {"sb3": "SB3 PPO", "scratch": "ScratchPPO"}
 
 

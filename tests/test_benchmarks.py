@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.extras import require
+
 pytestmark = pytest.mark.slow  # minutes of training or subprocesses: `make test-fast` leaves it out
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,33 +90,34 @@ def test_bench_cnn_runs_and_reports(tmp_path):
     assert "| ours |" in report and "| torch, 1 thread |" in report and "batch 2 x 4 x 84 x 84" in report
 
 
-def test_bench_configs_runs_and_reports(tmp_path):
-    """One row per entry asked for, both learners' speeds and env shares (a discrete and a VecNormalize'd Box entry)."""
+def bench_configs_rows(tmp_path, *env_ids: str) -> list[list[str]]:
     out = tmp_path / "configs.md"
     subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_configs.py"),
-            "--repeats",
-            "1",
-            "--timesteps",
-            "256",
-            "--env",
-            "CartPole-v1",
-            "MountainCarContinuous-v0",
-            "--out",
-            str(out),
-        ],
+        [sys.executable, str(ROOT / "benchmarks" / "bench_configs.py"), "--repeats", "1", "--timesteps", "256"]
+        + ["--env", *env_ids, "--out", str(out)],
         check=True,
         capture_output=True,
         timeout=600,
     )
     rows = [line.split("|")[1:-1] for line in out.read_text().splitlines() if line.startswith("| ") and "x |" in line]
-    assert [r[0].strip() for r in rows] == ["CartPole-v1", "MountainCarContinuous-v0"]
+    assert [r[0].strip() for r in rows] == list(env_ids)
     for r in rows:
         sb3, ours = (float(r[i].replace(",", "")) for i in (4, 5))
         assert sb3 > 0 and ours > 0 and abs(float(r[6].strip()[:-1]) - ours / sb3) < 0.06  # from unrounded medians
         assert all(0 <= int(r[i].strip().rstrip("%")) <= 100 for i in (7, 8))
+    return rows
+
+
+def test_bench_configs_runs_and_reports(tmp_path):
+    """One row per entry asked for, both learners' speeds and env shares (a discrete and a VecNormalize'd Box entry)."""
+    bench_configs_rows(tmp_path, "CartPole-v1", "MountainCarContinuous-v0")
+
+
+def test_bench_configs_covers_the_mujoco_entries(tmp_path):
+    """The zoo's MuJoCo entries are benchmarked too (one, the cheapest, here: its config path, not its speed)."""
+    require("mujoco")
+    [row] = bench_configs_rows(tmp_path, "Swimmer-v4")
+    assert row[1].strip() == "MlpPolicy"
 
 
 def test_profile_loop_reports_every_piece():
