@@ -92,9 +92,9 @@ def test_bench_cnn_runs_and_reports(tmp_path):
 
 def bench_configs_rows(tmp_path, *env_ids: str) -> list[list[str]]:
     out = tmp_path / "configs.md"
+    script = str(ROOT / "benchmarks" / "bench_configs.py")
     subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_configs.py"), "--repeats", "1", "--timesteps", "256"]
-        + ["--env", *env_ids, "--out", str(out)],
+        [sys.executable, script, "--repeats", "1", "--timesteps", "256", "--env", *env_ids, "--out", str(out)],
         check=True,
         capture_output=True,
         timeout=600,
