@@ -75,3 +75,29 @@ def test_sb3s_own_ppo_tests_pass_with_scratch_ppo_but_the_listed_ones():
     counts = dict(item.split(": ") for item in line.split(", "))
     assert int(counts["SB3 PPO passed"]) >= 100, report  # SB3 2.9.2: 100 of its tests build a PPO
     assert int(counts["ScratchPPO failed"]) == int(counts["expected failures"]), report
+
+
+def _fetch(cache: str) -> int:
+    return len(list(sb3_own_tests.sb3_tests(Path(cache)).rglob("*.py")))
+
+
+@pytest.mark.slow  # downloads SB3's sdist
+def test_sb3s_tests_appear_whole_or_not_at_all(tmp_path):
+    """Test processes side by side (pytest -n 2) on a fresh venv fetch SB3's tests into one cache: another process
+    must never see a half-extracted tests/ folder (it would copy it and run part of SB3's suite: red only under -n 2).
+    Watched from here while a process fetches: the folder is absent or whole (the negative control, the fetch
+    extracting in place as before, was seen with 0, 13 and 29 of its 30 files)."""
+    import multiprocessing
+
+    import stable_baselines3
+
+    tests = tmp_path / f"stable_baselines3-{stable_baselines3.__version__}" / "tests"
+    seen = set()
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        fetches = pool.map_async(_fetch, [str(tmp_path)] * 2)  # two at once: one fetches, the other waits for it
+        while not fetches.ready():
+            if tests.is_dir():
+                seen.add(len(list(tests.rglob("*.py"))))
+        counts = fetches.get(timeout=300)
+    assert counts[0] == counts[1] > 20 and seen <= {counts[0]}, (counts, seen)
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [tests.parent.name]  # no temporary folder left

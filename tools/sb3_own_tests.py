@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -89,32 +90,43 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def sb3_tests(cache: Path) -> Path:
-    """SB3's ``tests/`` for the installed version, downloaded and extracted once into ``cache``."""
+    """SB3's ``tests/`` for the installed version, downloaded and extracted once into ``cache``.
+
+    Under a lock, into a temporary folder renamed into place: test processes running side by side (pytest -n 2) on
+    a fresh venv wait for the one that fetches it, and never see half of it."""
+    import fcntl
+
     import stable_baselines3
 
     version = stable_baselines3.__version__
     folder = cache / f"stable_baselines3-{version}"
-    if not (folder / "tests").is_dir():
-        cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "-q",
-                "-d",
-                str(cache),
-                f"stable-baselines3=={version}",
-            ],
-            check=True,
-        )
-        with tarfile.open(cache / f"stable_baselines3-{version}.tar.gz") as tar:
-            members = [m for m in tar.getmembers() if m.name.startswith(f"stable_baselines3-{version}/tests/")]
-            tar.extractall(cache, members=members, filter="data")
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "tests").is_dir():
+            with tempfile.TemporaryDirectory(dir=cache) as tmp:
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "download",
+                        "--no-deps",
+                        "--no-binary",
+                        ":all:",
+                        "-q",
+                        "-d",
+                        tmp,
+                        f"stable-baselines3=={version}",
+                    ],
+                    check=True,
+                )
+                with tarfile.open(Path(tmp) / f"stable_baselines3-{version}.tar.gz") as tar:
+                    members = [m for m in tar.getmembers() if m.name.startswith(f"stable_baselines3-{version}/tests/")]
+                    tar.extractall(tmp, members=members, filter="data")
+                if (Path(tmp) / f"stable_baselines3-{version}" / "tests").is_dir():
+                    shutil.rmtree(folder, ignore_errors=True)  # an earlier fetch's remains, without tests/
+                    os.replace(Path(tmp) / f"stable_baselines3-{version}", folder)
     if not (folder / "tests" / "test_run.py").is_file():
         raise SystemExit(f"{folder}: SB3 {version}'s sdist holds no tests/; cannot run SB3's own tests")
     return folder / "tests"
