@@ -52,15 +52,19 @@ def check_hyperparameters(**values: Any) -> None:
 
 
 def check_schedule_value(name: str, value: float, progress_remaining: float) -> float:
-    """A schedule's value at an update: a number in [0, inf). Zero is valid here, unlike for a constant clip range:
-    the zoo's ``lin_0.2`` clip range reaches 0 at the end of training (the update then barely moves the policy)."""
+    """A schedule's value at an update: a number in [0, inf) (any finite number for ent_coef, as for a constant
+    one). Zero is valid here, unlike for a constant clip range: the zoo's ``lin_0.2`` clip range reaches 0 at the end
+    of training (the update then barely moves the policy)."""
     if progress_remaining < 0:
         # SB3's: the last rollout may overshoot total_timesteps (1e5 zoo CartPole steps are 391 rollouts of 256), and
         # learn(n) with n below one rollout overshoots by far; progress_remaining is then negative and SB3 calls the
         # schedules with it (a linear one turns negative: -0.00096 x 1e-3 there). Matched, not refused.
         return value
-    if not (isinstance(value, Real) and not isinstance(value, bool) and 0 <= value < math.inf):
-        raise ValueError(f"{name}={value!r} (from its schedule): expected a number in [0, inf)")
+    low = -math.inf if name == "ent_coef" else 0
+    if not (isinstance(value, Real) and not isinstance(value, bool) and low <= value < math.inf and value > -math.inf):
+        raise ValueError(
+            f"{name}={value!r} (from its schedule): expected a number in {_interval(low, math.inf, low == 0, False)}"
+        )
     return value
 
 

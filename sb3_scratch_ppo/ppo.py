@@ -23,6 +23,7 @@ One iteration of PPO, in the order it runs, and where each step lives:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -38,6 +39,7 @@ from sb3_scratch_ppo.loss import explained_variance, ppo_loss
 from sb3_scratch_ppo.optimizer import clip_grad_norm_
 from sb3_scratch_ppo.policy import POLICY_ALIASES, ActorCriticPolicy, CnnPolicy, MlpPolicy, MultiInputPolicy, our_policy_class
 from sb3_scratch_ppo.rollout import RolloutStorage, stack_observations
+from sb3_scratch_ppo.schedules import coefficient, coefficient_at
 
 SelfScratchPPO = TypeVar("SelfScratchPPO", bound="ScratchPPO")
 __all__ = ["CnnPolicy", "MlpPolicy", "MultiInputPolicy", "ScratchPPO"]
@@ -58,8 +60,8 @@ class ScratchPPO(ModelFiles, OnPolicyAlgorithm):
     :param clip_range: PPO's epsilon; float or function of progress_remaining
     :param clip_range_vf: clipping of the value function around the old values; None disables it
     :param normalize_advantage: normalize advantages per minibatch
-    :param ent_coef: entropy coefficient
-    :param vf_coef: value-loss coefficient
+    :param ent_coef: entropy coefficient: float, function of progress_remaining or "lin_<x>" (SB3: float only)
+    :param vf_coef: value-loss coefficient: float, function of progress_remaining or "lin_<x>" (SB3: float only)
     :param max_grad_norm: maximum norm of the joint gradient
     :param use_sde: generalized State-Dependent Exploration instead of independent Gaussian noise (Box actions)
     :param sde_sample_freq: with gSDE, draw new exploration matrices every this many steps (-1: once per rollout)
@@ -95,8 +97,8 @@ class ScratchPPO(ModelFiles, OnPolicyAlgorithm):
         clip_range=0.2,
         clip_range_vf=None,
         normalize_advantage: bool = True,
-        ent_coef: float = 0.0,
-        vf_coef: float = 0.5,
+        ent_coef: float | Callable[[float], float] | str = 0.0,
+        vf_coef: float | Callable[[float], float] | str = 0.5,
         max_grad_norm: float = 0.5,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
@@ -115,6 +117,7 @@ class ScratchPPO(ModelFiles, OnPolicyAlgorithm):
             raise NotImplementedError("rollout_buffer_class / rollout_buffer_kwargs: ScratchPPO uses its own rollout storage")
         if not isinstance(policy, str):
             policy = our_policy_class(policy)
+        ent_coef, vf_coef = coefficient("ent_coef", ent_coef), coefficient("vf_coef", vf_coef)
         super().__init__(
             policy,
             env,
@@ -286,20 +289,16 @@ class ScratchPPO(ModelFiles, OnPolicyAlgorithm):
         check_schedule_value("learning_rate", self.lr_schedule(progress), progress)  # a schedule may leave its range
         self._update_learning_rate(self.policy.optimizer)  # logs train/learning_rate
         clip_range = check_schedule_value("clip_range", self.clip_range(progress), progress)
-        clip_range_vf = (
-            None
-            if self.clip_range_vf is None
-            else check_schedule_value("clip_range_vf", self.clip_range_vf(progress), progress)
-        )
+        clip_range_vf = self.clip_range_vf and check_schedule_value("clip_range_vf", self.clip_range_vf(progress), progress)
+        ent_coef = coefficient_at("ent_coef", self.ent_coef, progress, self.logger)  # a number, or its schedule's value
+        vf_coef = coefficient_at("vf_coef", self.vf_coef, progress, self.logger)
 
         entropy_losses, pg_losses, value_losses, clip_fractions = [], [], [], []
         continue_training = True
         for epoch in range(self.n_epochs):
             approx_kl_divs = []
             for minibatch, data in enumerate(self.rollout_buffer.minibatches(self.batch_size)):
-                terms = ppo_loss(
-                    self.policy, data, clip_range, clip_range_vf, self.ent_coef, self.vf_coef, self.normalize_advantage
-                )
+                terms = ppo_loss(self.policy, data, clip_range, clip_range_vf, ent_coef, vf_coef, self.normalize_advantage)
                 pg_losses.append(terms.policy_loss)
                 clip_fractions.append(terms.clip_fraction)
                 value_losses.append(terms.value_loss)

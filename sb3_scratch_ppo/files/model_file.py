@@ -63,7 +63,7 @@ SCALARS: dict[str, tuple[tuple[type, ...], bool]] = {  # name -> (types, None al
         (_INT, False),
     ),
     **dict.fromkeys(
-        ("start_time", "_current_progress_remaining", "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm"),
+        ("start_time", "_current_progress_remaining", "gamma", "gae_lambda", "max_grad_norm"),
         (_NUM, False),
     ),
     "target_kl": (_NUM, True),
@@ -72,7 +72,7 @@ SCALARS: dict[str, tuple[tuple[type, ...], bool]] = {  # name -> (types, None al
     "seed": (_INT, True),
     "tensorboard_log": ((str,), True),
 }
-SCHEDULES = ("learning_rate", "clip_range", "clip_range_vf")
+SCHEDULES = ("learning_rate", "clip_range", "clip_range_vf", "ent_coef", "vf_coef")  # coefficients: ScratchPPO's
 # Saved, and rebuilt by load() itself (SB3 does the same for the first four when an env is given): the last
 # observations and episode buffers are pickled arrays and deques, and lr_schedule is made from learning_rate.
 REBUILT = {

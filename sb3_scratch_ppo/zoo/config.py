@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from sb3_scratch_ppo.schedules import ZooLinearSchedule
+from sb3_scratch_ppo.schedules import zoo_text
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -47,7 +47,8 @@ ENV_WRAPPERS = {
     "minigrid.wrappers.RGBImgObsWrapper",  # the `minigrid` extra: MiniGrid's grid drawn as an RGB image
     "minigrid.wrappers.ImgObsWrapper",  # ... and that image alone as the observation
 }
-SCHEDULED = {"learning_rate", "clip_range", "clip_range_vf"}
+# The zoo reads lin_<x> for the first three; ScratchPPO also takes schedules for the two coefficients (SB3 does not).
+SCHEDULED = {"learning_rate", "clip_range", "clip_range_vf", "ent_coef", "vf_coef"}
 
 
 class ConfigError(ValueError):
@@ -114,12 +115,10 @@ def _torch_nn_class(dotted: str, where: str) -> type:
 
 def _schedule(value: Any, where: str) -> Any:
     if isinstance(value, str):
-        if not value.startswith("lin_"):
-            raise ConfigError(f"{where}: {value!r} is not a number or a lin_<x> schedule")
         try:
-            return ZooLinearSchedule(float(value[len("lin_") :]))
+            return zoo_text(value)
         except ValueError as e:
-            raise ConfigError(f"{where}: {value!r} is not a lin_<x> schedule with a number x") from e
+            raise ConfigError(f"{where}: {e}") from e
     return value
 
 
