@@ -40,17 +40,18 @@ from sb3_scratch_ppo.optimizer import clip_grad_norm_
 from sb3_scratch_ppo.policy import POLICY_ALIASES, ActorCriticPolicy, CnnPolicy, MlpPolicy, MultiInputPolicy, our_policy_class
 from sb3_scratch_ppo.rollout import RolloutStorage, stack_observations
 from sb3_scratch_ppo.schedules import coefficient, coefficient_at
+from sb3_scratch_ppo.vec_env import TakesGymnasiumVectorEnvs
 
 SelfScratchPPO = TypeVar("SelfScratchPPO", bound="ScratchPPO")
 __all__ = ["CnnPolicy", "MlpPolicy", "MultiInputPolicy", "ScratchPPO"]
 
 
-class ScratchPPO(ModelFiles, OnPolicyAlgorithm):
+class ScratchPPO(ModelFiles, TakesGymnasiumVectorEnvs, OnPolicyAlgorithm):
     """Proximal Policy Optimization, a drop-in for ``stable_baselines3.PPO``: same parameters, defaults and behaviour.
 
     :param policy: "MlpPolicy", "CnnPolicy" (images) or "MultiInputPolicy" (Dict observations), or those classes
         of this package
-    :param env: the environment to learn from (a Gymnasium env, a VecEnv, or a registered id)
+    :param env: the environment to learn from (a Gymnasium env, a VecEnv, a Gymnasium VectorEnv, or a registered id)
     :param learning_rate: float, or a function of progress_remaining (1 at the start, 0 at the end)
     :param n_steps: steps per env per rollout (rollout size n_steps * n_envs)
     :param batch_size: minibatch size

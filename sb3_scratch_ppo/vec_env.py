@@ -1,4 +1,4 @@
-"""The fast path for environments: one natively vectorized env behind SB3's VecEnv API.
+"""Gymnasium's vectorized envs behind SB3's VecEnv API: the fast path, and any ``gymnasium.vector.VectorEnv``.
 
 SB3's ``make_vec_env`` builds a ``DummyVecEnv``: N separate envs, each wrapped in a ``Monitor``,
 stepped one after the other in a Python loop. For an env with a native vectorized version
@@ -16,6 +16,10 @@ stepped one after the other in a Python loop. For an env with a native vectorize
   ``tests/test_vec_env.py`` checks step by step.
 
 Everything else falls back to SB3's ``make_vec_env`` unchanged.
+
+The same adapter takes any Gymnasium VectorEnv a user passes to ScratchPPO (``gym.make_vec(...)``, which SB3
+refuses): whatever its autoreset mode, it steps as the equivalent DummyVecEnv of Monitor-wrapped envs would
+(``tests/test_gym_vector_env.py``), or is refused with the reason and what to do instead.
 """
 
 from __future__ import annotations
@@ -27,10 +31,14 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 from stable_baselines3.common import env_util
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import VecEnv
+
+from scratch_envs.cartpole import ScratchCartPoleVectorEnv
 
 # Registered ids with a native vectorized version that resets on the same step and seeds one
 # generator per env. CartPole-v1 gets ScratchCartPole's vectorized env: the same dynamics step
@@ -45,14 +53,34 @@ _NATIVE_ENV_KWARGS = {"render_mode", "sutton_barto_reward"}
 
 
 class VectorEnvAdapter(VecEnv):
-    """SB3's VecEnv over one Gymnasium VectorEnv in same-step autoreset mode, with Monitor's episode statistics."""
+    """SB3's VecEnv over a Gymnasium VectorEnv, with DummyVecEnv's step semantics and Monitor's episode statistics.
+
+    Gymnasium's autoreset modes (https://farama.org/Vector-Autoreset-Mode) all come out as SB3's: an env whose
+    episode ends is reset on that same step. SAME_STEP envs do that themselves (their ``final_obs`` and
+    ``final_info`` become SB3's ``terminal_observation`` and step info); NEXT_STEP and DISABLED ones are reset right
+    away with ``reset(options={"reset_mask": done})``, which Sync/AsyncVectorEnv (and ScratchCartPole's) take; Gymnasium's own
+    CartPoleVectorEnv, which resets every env on any reset, gets the reset its next step would have made (the
+    same draw from its generator) one step early. Any other NEXT_STEP or DISABLED env is refused, saying why.
+    Gymnasium's batched infos become one dict per env."""
 
     def __init__(self, vector_env: VectorEnv):
-        if vector_env.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
+        self.mode = AutoresetMode(vector_env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP))
+        inner = vector_env.unwrapped
+        self.early_cartpole_reset = isinstance(inner, CartPoleVectorEnv) and self.mode == AutoresetMode.NEXT_STEP
+        if self.early_cartpole_reset and inner is not vector_env:
             raise ValueError(
-                f"VectorEnvAdapter needs a vector env with autoreset_mode=AutoresetMode.SAME_STEP (SB3 resets an env "
-                f"on the step its episode ends); got {vector_env.metadata.get('autoreset_mode')!r}"
+                "Gymnasium's CartPoleVectorEnv under vector wrappers cannot be reset one env at a time; pass it "
+                "unwrapped, or make it with gym.make_vec('CartPole-v1', num_envs=N, vectorization_mode='sync')"
             )
+        if self.mode != AutoresetMode.SAME_STEP and not self.early_cartpole_reset:
+            if not isinstance(inner, (SyncVectorEnv, AsyncVectorEnv, ScratchCartPoleVectorEnv)):
+                raise ValueError(
+                    f"{type(inner).__name__} resets in autoreset mode {self.mode.name}, and only Gymnasium's "
+                    "SyncVectorEnv and AsyncVectorEnv (and ScratchCartPole's) are known to reset one env alone "
+                    "(reset_mask), as SB3 needs "
+                    "on the step an episode ends; make it with autoreset_mode=AutoresetMode.SAME_STEP, or with "
+                    "gym.make_vec(..., vectorization_mode='sync'), or use sb3_scratch_ppo's make_vec_env"
+                )
         self.vector_env = vector_env
         super().__init__(vector_env.num_envs, vector_env.single_observation_space, vector_env.single_action_space)
         self.t_start = time.time()
@@ -62,13 +90,15 @@ class VectorEnvAdapter(VecEnv):
 
     def reset(self):
         seeds = None if all(s is None for s in self._seeds) else list(self._seeds)
+        if seeds is not None and self.early_cartpole_reset:  # one generator for all envs: its int seed
+            seeds = seeds[0]
         options = self._options[0] if self._options[0] and all(o == self._options[0] for o in self._options) else None
         if any(self._options) and options is None:
             raise ValueError("VectorEnvAdapter: set_options() with different options per env is not supported")
-        obs, _ = self.vector_env.reset(seed=seeds, options=options)
+        obs, infos = self.vector_env.reset(seed=seeds, options=options)
         self._reset_seeds()
         self._reset_options()
-        self.reset_infos = [{} for _ in range(self.num_envs)]
+        self.reset_infos = unbatch_infos(infos, self.num_envs)
         self.episode_returns[:] = 0.0
         self.episode_lengths[:] = 0
         return obs
@@ -99,14 +129,29 @@ class VectorEnvAdapter(VecEnv):
         dones = terminated | truncated
         self.episode_returns += rewards
         self.episode_lengths += 1
-        # One info dict per env, as DummyVecEnv, built in C rather than a Python loop.
-        infos: list[dict[str, Any]] = list(map(dict.copy, repeat({"TimeLimit.truncated": False}, self.num_envs)))
+        # One info dict per env, as DummyVecEnv (built in C rather than a Python loop when the env gives no info).
+        infos = list(map(dict.copy, repeat({"TimeLimit.truncated": False}, self.num_envs)))
+        env_infos = None
+        if extra := info.keys() - _SAME_STEP_KEYS:
+            env_infos = unbatch_infos({k: info[k] for k in extra}, self.num_envs)
+            for info_i, env_info in zip(infos, env_infos, strict=True):
+                info_i.update(env_info)
         if dones.any():
-            final_obs = info["final_obs"]
+            done_idx = np.flatnonzero(dones)
+            if self.mode == AutoresetMode.SAME_STEP:  # obs is already the reset observation; the info, the reset's
+                final = info.get("final_info")
+                step_infos = unbatch_infos(final, self.num_envs) if final else None
+                for i in done_idx:
+                    self.reset_infos[i] = {} if env_infos is None else env_infos[i]
+                    infos[i] = {} if step_infos is None else step_infos[i]
+                terminal = [info["final_obs"][i] for i in done_idx]
+            else:
+                terminal = [_row(obs, i) for i in done_idx]
+                obs = self._reset_now(obs, dones)
             elapsed = round(time.time() - self.t_start, 6)
-            for i in np.flatnonzero(dones):  # only the envs whose episode ended on this step
+            for i, last in zip(done_idx, terminal, strict=True):  # only the envs whose episode ended on this step
                 infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-                infos[i]["terminal_observation"] = final_obs[i]
+                infos[i]["terminal_observation"] = last
                 infos[i]["episode"] = {
                     "r": round(float(self.episode_returns[i]), 6),
                     "l": int(self.episode_lengths[i]),
@@ -116,6 +161,22 @@ class VectorEnvAdapter(VecEnv):
             self.episode_lengths[dones] = 0
         return obs, rewards.astype(np.float32, copy=False), dones, infos
 
+    def _reset_now(self, obs, dones: np.ndarray):
+        """NEXT_STEP and DISABLED modes: reset the envs whose episode just ended, now; the observations after it."""
+        if self.early_cartpole_reset:  # what CartPoleVectorEnv.step does first for the envs done last step
+            env: Any = self.vector_env
+            env.state[:, dones] = env.np_random.uniform(low=env.low, high=env.high, size=(4, int(dones.sum())))
+            env.steps[dones] = 0
+            env.prev_done[dones] = False
+            obs = obs.copy()
+            obs[dones] = env.state[:, dones].T.astype(np.float32)
+            return obs
+        obs, reset_info = self.vector_env.reset(options={"reset_mask": dones.copy()})
+        reset_infos = unbatch_infos(reset_info, self.num_envs)
+        for i in np.flatnonzero(dones):
+            self.reset_infos[i] = reset_infos[i]
+        return obs
+
     def close(self) -> None:
         self.vector_env.close()
 
@@ -124,24 +185,90 @@ class VectorEnvAdapter(VecEnv):
             return [None] * self.num_envs
         return self.vector_env.render()
 
+    # Attributes and methods: of each sub-env for Gymnasium's Sync/AsyncVectorEnv (as a DummyVecEnv's), of the one
+    # vectorized object otherwise (its envs share it).
+
+    def _sub_envs(self) -> SyncVectorEnv | AsyncVectorEnv | None:
+        inner = self.vector_env.unwrapped
+        return inner if isinstance(inner, (SyncVectorEnv, AsyncVectorEnv)) else None
+
     def get_attr(self, attr_name: str, indices=None) -> list[Any]:
-        """The vectorized env's attribute, once per env asked for (the envs share it)."""
-        return [getattr(self.vector_env, attr_name)] * len(list(self._get_indices(indices)))
+        indices = list(self._get_indices(indices))
+        if (sub := self._sub_envs()) is None:
+            return [getattr(self.vector_env, attr_name)] * len(indices)
+        values = sub.get_attr(attr_name)
+        return [values[i] for i in indices]
 
     def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
-        if indices is not None and sorted(self._get_indices(indices)) != list(range(self.num_envs)):
-            raise ValueError(f"set_attr({attr_name!r}): the envs of a vectorized env share attributes; set them for all")
-        setattr(self.vector_env, attr_name, value)
+        indices = list(self._get_indices(indices))
+        if (sub := self._sub_envs()) is None:
+            if sorted(indices) != list(range(self.num_envs)):
+                raise ValueError(f"set_attr({attr_name!r}): the envs of a vectorized env share attributes; set them for all")
+            setattr(self.vector_env, attr_name, value)
+            return
+        values = list(sub.get_attr(attr_name)) if len(indices) < self.num_envs else [value] * self.num_envs
+        for i in indices:
+            values[i] = value
+        sub.set_attr(attr_name, values)
 
     def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list[Any]:
+        indices = list(self._get_indices(indices))
+        sub = self._sub_envs()
+        if isinstance(sub, SyncVectorEnv):
+            return [getattr(sub.envs[i], method_name)(*method_args, **method_kwargs) for i in indices]
+        if sub is not None and sorted(indices) == list(range(self.num_envs)):
+            values = sub.call(method_name, *method_args, **method_kwargs)
+            return [values[i] for i in indices]
         raise NotImplementedError(
-            f"env_method({method_name!r}): the envs of a VectorEnvAdapter are one vectorized env, not separate objects; "
-            "call the method on adapter.vector_env, or build the env with stable_baselines3's make_vec_env"
+            f"env_method({method_name!r}, indices={indices}): "
+            + (
+                "an AsyncVectorEnv calls a method on all its envs at once; call it on all (indices=None)"
+                if sub is not None
+                else "the envs of this vectorized env are one object, not separate envs; call the method on "
+                "adapter.vector_env, or build the env with stable_baselines3's make_vec_env"
+            )
         )
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices=None) -> list[bool]:
-        """Monitor: yes (the adapter gives Monitor's episode statistics); any other wrapper: no."""
-        return [issubclass(Monitor, wrapper_class)] * len(list(self._get_indices(indices)))
+        """Monitor: yes (the adapter gives Monitor's episode statistics); another wrapper: the sub-env's own (of a
+        SyncVectorEnv), else no."""
+        indices = list(self._get_indices(indices))
+        sub = self._sub_envs()
+        if issubclass(Monitor, wrapper_class) or not isinstance(sub, SyncVectorEnv):
+            return [issubclass(Monitor, wrapper_class)] * len(indices)
+        return [env_util.is_wrapped(sub.envs[i], wrapper_class) for i in indices]
+
+
+class TakesGymnasiumVectorEnvs:
+    """A mixin for an SB3 algorithm: SB3's env wrapping, taking a Gymnasium VectorEnv too (SB3 refuses one)."""
+
+    @staticmethod
+    def _wrap_env(env, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        if isinstance(env, VectorEnv):
+            env = VectorEnvAdapter(env)
+        return BaseAlgorithm._wrap_env(env, verbose, monitor_wrapper)
+
+
+_SAME_STEP_KEYS = {"final_obs", "_final_obs", "final_info", "_final_info"}
+
+
+def unbatch_infos(infos: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    """Gymnasium's batched info (a value array per key, and ``_key``: which envs have it) as SB3's one dict per env."""
+    out: list[dict[str, Any]] = [{} for _ in range(n)]
+    for key, value in infos.items():
+        if key.startswith("_") and key[1:] in infos:
+            continue
+        mask = infos.get(f"_{key}")
+        rows = range(n) if mask is None else np.flatnonzero(mask)
+        values = unbatch_infos(value, n) if isinstance(value, dict) else value
+        for i in rows:
+            out[i][key] = values[i]
+    return out
+
+
+def _row(obs: Any, i: int) -> Any:
+    """Env i's observation, copied out of the batch (a Dict space's as a dict)."""
+    return {k: np.array(v[i]) for k, v in obs.items()} if isinstance(obs, dict) else np.array(obs[i])
 
 
 def make_vec_env(

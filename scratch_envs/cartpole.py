@@ -338,7 +338,9 @@ class ScratchCartPoleVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         """Reset all envs. ``seed``: an int (one generator for all), a list of N ints or None (one generator per env),
-        or None."""
+        or None. ``options={"reset_mask": mask}`` (as SyncVectorEnv) resets only the envs where the mask is True."""
+        if options is not None and "reset_mask" in options:
+            return self._reset_some(np.asarray(options["reset_mask"]), seed)
         if isinstance(seed, (list, tuple)):
             if len(seed) != self.num_envs:
                 raise ValueError(f"reset(seed=...): got {len(seed)} seeds for {self.num_envs} envs; expected one per env")
@@ -357,6 +359,17 @@ class ScratchCartPoleVectorEnv(VectorEnv):
         self.state = self._initial_states(np.arange(self.num_envs))
         self.steps = np.zeros(self.num_envs, dtype=np.int32)
         self.prev_done = np.zeros(self.num_envs, dtype=np.bool_)
+        return self.state.T.astype(np.float32), {}
+
+    def _reset_some(self, mask: np.ndarray, seed: Any) -> tuple[np.ndarray, dict]:
+        if mask.shape != (self.num_envs,) or mask.dtype != np.bool_ or not mask.any():
+            raise ValueError(f"options['reset_mask']: expected a boolean array of shape ({self.num_envs},) with a True")
+        if seed is not None or self.state is None:
+            raise ValueError("reset(options={'reset_mask': ...}) resets envs under way: call reset() first, without seed")
+        idx = np.flatnonzero(mask)
+        self.state[:, idx] = self._initial_states(idx)
+        self.steps[idx] = 0
+        self.prev_done[idx] = False
         return self.state.T.astype(np.float32), {}
 
     def render(self) -> list[np.ndarray] | None:

@@ -148,11 +148,6 @@ def test_falls_back_to_sb3_make_vec_env(kwargs, tmp_path):
     assert isinstance(make_vec_env("CartPole-v1", n_envs=1), DummyVecEnv)  # one env: DummyVecEnv is faster
 
 
-def test_adapter_refuses_next_step_vector_envs():
-    with pytest.raises(ValueError, match="SAME_STEP"):
-        VectorEnvAdapter(scratch_envs.ScratchCartPoleVectorEnv(num_envs=2))
-
-
 def test_vector_env_same_step_matches_sync_vector_env():
     """The native env's SAME_STEP mode and per-env seeds against Gymnasium's SyncVectorEnv of CartPole-v1 envs."""
     n = 6
