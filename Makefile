@@ -23,9 +23,9 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	touch $@
 
 # The optional extras are installed too, so that what they enable is tested (Box2D's LunarLander, the Ray backend,
-# Atari games, MiniGrid, rl-baselines3-zoo, MuJoCo).
+# Atari games, MiniGrid, rl-baselines3-zoo, MuJoCo, sb3-contrib).
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
-	$(PIP) install -e ".[test,parity,cluster,atari,minigrid,zoo,mujoco]"
+	$(PIP) install -e ".[test,parity,cluster,atari,minigrid,zoo,mujoco,contrib]"
 	touch $@
 
 run: $(VENV)/.installed

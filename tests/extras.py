@@ -15,6 +15,7 @@ EXTRAS = {
     "rl_zoo3": "zoo",
     "Box2D": "parity",
     "mujoco": "mujoco",
+    "sb3_contrib": "contrib",
 }
 
 
