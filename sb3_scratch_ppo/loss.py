@@ -58,7 +58,8 @@ def ppo_loss(
     code and CleanRL). Logged, not optimized: approx_kl = mean((r - 1) - log r) (Schulman's k3 estimator; train
     stops early when it exceeds 1.5 * target_kl) and clip_fraction = the share of samples with |r - 1| > eps.
     """
-    values, log_prob, entropy, cache = policy.evaluate_with_cache(data.observations, data.actions)
+    masks = {} if data.action_masks is None else {"action_masks": data.action_masks}  # with action masking only
+    values, log_prob, entropy, cache = policy.evaluate_with_cache(data.observations, data.actions, **masks)
     n = len(values)
 
     advantages = data.advantages

@@ -64,6 +64,7 @@ class ActorCriticPolicy(SB3PolicyAPI):
     """
 
     default_features_extractor: type = FlattenExtractor
+    masks_actions = False  # True for the policies of ScratchMaskablePPO (maskable.py), which take action_masks
 
     def __init__(
         self,
@@ -122,7 +123,7 @@ class ActorCriticPolicy(SB3PolicyAPI):
         if use_sde:  # Box only: BaseAlgorithm refuses gSDE for other action spaces
             self.action_dist = StateDependentNoise(int(np.prod(action_space.shape)), full_std, use_expln, squash_output)
         else:
-            self.action_dist = make_distribution(action_space)
+            self.action_dist = self.make_action_dist(action_space)
         log_std_shape = self.action_dist.log_std_shape(self.mlp_extractor.latent_dim_pi)
         self.has_log_std = log_std_shape is not None
 
@@ -148,6 +149,18 @@ class ActorCriticPolicy(SB3PolicyAPI):
             self.reset_noise()  # as SB3's construction: one shared matrix
 
         self.optimizer = Adam(self.params, self.grads, list(self.param_views.values()), lr=lr_schedule(1), **optimizer_kwargs)
+
+    def make_action_dist(self, action_space: spaces.Space) -> Distribution:
+        """The action distribution (SB3's make_proba_distribution; a masked one for ScratchMaskablePPO's policies)."""
+        return make_distribution(action_space)
+
+    def _mask(self, action_masks: Any) -> dict[str, Any]:
+        """The distribution's keyword for action masks: none without masks; refused by a policy that does not mask."""
+        if action_masks is None:
+            return {}
+        if not self.masks_actions:
+            raise ValueError("action_masks: this policy does not mask actions; ScratchMaskablePPO's policies do")
+        return {"masks": action_masks}
 
     def _init_weights(self) -> None:
         """SB3's init of its Linear and Conv2d layers: orthogonal with gain sqrt(2) for hidden layers, 0.01 for
@@ -195,21 +208,22 @@ class ActorCriticPolicy(SB3PolicyAPI):
             vf_features = self.vf_features_extractor.forward(x, None if cache is None else cache.vf_features)
         return self.mlp_extractor.forward(features, None if cache is None else cache.mlp, vf_features)
 
-    def forward(self, x: Any, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def forward(self, x: Any, deterministic: bool = False, action_masks: Any = None) -> tuple[np.ndarray, ...]:
         """Actions (sampled, or the mode), V(s) (B,) and log pi(a|s) (B,) for a batch of network inputs: what a
         rollout step runs. A subclass may override it (or ``act``, ``predict_values``) to change what rollouts do,
         as SB3's custom policies override theirs; the update's forward is ``evaluate_with_cache``."""
         latent_pi, latent_vf = self.latents(x)
         out, values = self.action_net.forward(latent_pi), self.value_net.forward(latent_vf)[:, 0]
-        return self.act(out, values, latent_pi, deterministic)
+        return self.act(out, values, latent_pi, deterministic, *(() if action_masks is None else (action_masks,)))
 
-    def act(self, out: np.ndarray, values: np.ndarray, latent_pi: np.ndarray, deterministic: bool):
+    def act(self, out: np.ndarray, values: np.ndarray, latent_pi: np.ndarray, deterministic: bool, action_masks=None):
         """forward's last step, from action_net's output, V(s) and latent_pi: actions, values, log pi(a|s)."""
+        masks = self._mask(action_masks)
         if deterministic:
-            actions = self.action_dist.mode(out, self.log_std, latent_pi)
-            log_prob = self.action_dist.log_prob_entropy(out, self.log_std, actions, latent_pi)[0]
+            actions = self.action_dist.mode(out, self.log_std, latent_pi, **masks)
+            log_prob = self.action_dist.log_prob_entropy(out, self.log_std, actions, latent_pi, **masks)[0]
         else:
-            actions, log_prob = self.action_dist.sample_log_prob(out, self.log_std, self.rng, latent_pi)
+            actions, log_prob = self.action_dist.sample_log_prob(out, self.log_std, self.rng, latent_pi, **masks)
         return actions.reshape((-1, *self.action_space.shape)), values, log_prob
 
     def rollout_net(self, batch_size: int, deterministic: bool = False) -> Callable:
@@ -223,8 +237,8 @@ class ActorCriticPolicy(SB3PolicyAPI):
             return functools.partial(self.forward, deterministic=deterministic)
         extractor, act = self.features_extractor.forward, self.act
 
-        def net(x: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            return act(*fused(extractor(x)), deterministic)
+        def net(x: Any, action_masks: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return act(*fused(extractor(x)), deterministic, *(() if action_masks is None else (action_masks,)))
 
         return net
 
@@ -242,13 +256,13 @@ class ActorCriticPolicy(SB3PolicyAPI):
     def predict_values(self, x: Any) -> np.ndarray:
         return self.value_net.forward(self.mlp_extractor.forward_critic(self.vf_features_extractor.forward(x)))[:, 0]
 
-    def actions_from(self, x: Any, deterministic: bool) -> np.ndarray:
+    def actions_from(self, x: Any, deterministic: bool, action_masks: Any = None) -> np.ndarray:
         """Actions for a batch of network inputs, as the distribution returns them (gSDE: tanh'd if squashing)."""
         latent_pi = self.mlp_extractor.forward_actor(self.features_extractor.forward(x))
-        out = self.action_net.forward(latent_pi)
+        out, masks = self.action_net.forward(latent_pi), self._mask(action_masks)
         if deterministic:
-            return self.action_dist.mode(out, self.log_std, latent_pi)
-        return self.action_dist.sample(out, self.log_std, self.rng, latent_pi)
+            return self.action_dist.mode(out, self.log_std, latent_pi, **masks)
+        return self.action_dist.sample(out, self.log_std, self.rng, latent_pi, **masks)
 
     def env_actions(self, actions: np.ndarray) -> np.ndarray:
         """What the env gets for the distribution's Box actions: unscaled from [-1, 1] when squashing, else clipped
@@ -258,7 +272,7 @@ class ActorCriticPolicy(SB3PolicyAPI):
         box = cast(spaces.Box, self.action_space)  # env_actions is for Box actions only
         return np.clip(actions, box.low, box.high)
 
-    def evaluate_with_cache(self, x: Any, actions: np.ndarray):
+    def evaluate_with_cache(self, x: Any, actions: np.ndarray, action_masks: Any = None):
         """The training step's forward (``ppo_loss``): V(s), log pi(a|s), H(pi(.|s)), each (B,), and the cache for
         ``backprop``. SB3's three-value ``evaluate_actions`` is in policy_api.py."""
         empty = dict if isinstance(x, dict) else list  # CombinedExtractor caches per key
@@ -266,7 +280,8 @@ class ActorCriticPolicy(SB3PolicyAPI):
         latent_pi, latent_vf = self.latents(x, cache)
         out = self.action_net.forward(latent_pi)
         values = self.value_net.forward(latent_vf)[:, 0]
-        log_prob, entropy, cache.dist = self.action_dist.log_prob_entropy(out, self.log_std, actions, latent_pi)
+        masks = self._mask(action_masks)
+        log_prob, entropy, cache.dist = self.action_dist.log_prob_entropy(out, self.log_std, actions, latent_pi, **masks)
         cache.latent_pi, cache.latent_vf = latent_pi, latent_vf
         return values, log_prob, entropy, cache
 
@@ -294,50 +309,3 @@ class ActorCriticPolicy(SB3PolicyAPI):
         else:
             self.features_extractor.backprop(g_pi, cache.features)
             self.vf_features_extractor.backprop(g_vf, cache.vf_features)
-
-
-class ActorCriticCnnPolicy(ActorCriticPolicy):
-    """CnnPolicy: ActorCriticPolicy on images, with NatureCNN as its features extractor (and, by default, no hidden
-    layers after it: net_arch [], as SB3)."""
-
-    default_features_extractor = NatureCNN
-
-
-class MultiInputActorCriticPolicy(ActorCriticPolicy):
-    """MultiInputPolicy: ActorCriticPolicy on Dict observations, with CombinedExtractor (a NatureCNN per image key,
-    a flatten for the others)."""
-
-    default_features_extractor = CombinedExtractor
-
-
-# The names users pass ("MlpPolicy", ...), as SB3's PPO.policy_aliases.
-MlpPolicy, CnnPolicy, MultiInputPolicy = ActorCriticPolicy, ActorCriticCnnPolicy, MultiInputActorCriticPolicy
-POLICY_ALIASES: dict[str, type[ActorCriticPolicy]] = {
-    "MlpPolicy": MlpPolicy,
-    "CnnPolicy": CnnPolicy,
-    "MultiInputPolicy": MultiInputPolicy,
-}
-
-# SB3's policy classes, by name (a model saved by SB3's PPO names its class), and ours for each.
-SB3_POLICIES = {
-    "ActorCriticPolicy": ActorCriticPolicy,
-    "ActorCriticCnnPolicy": ActorCriticCnnPolicy,
-    "MultiInputActorCriticPolicy": MultiInputActorCriticPolicy,
-}
-
-
-def our_policy_class(policy: Any) -> type[ActorCriticPolicy]:
-    """Our policy class for ``policy``: ours as is, SB3's ActorCriticPolicy, ActorCriticCnnPolicy and
-    MultiInputActorCriticPolicy (whose weights have the same layout) mapped to ours, so that models saved by SB3's PPO
-    load; anything else is refused."""
-    if isinstance(policy, type) and issubclass(policy, ActorCriticPolicy):
-        return policy
-    is_sb3_class = isinstance(policy, type) and policy.__module__.startswith("stable_baselines3.")
-    if is_sb3_class and policy.__name__ in SB3_POLICIES:
-        return SB3_POLICIES[policy.__name__]
-    raise ValueError(
-        f"policy={policy!r}: ScratchPPO takes 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy', or a subclass of "
-        "sb3_scratch_ppo.ActorCriticPolicy (NumPy: a custom policy overrides forward, act or predict_values there; a "
-        "torch policy would need autograd), and loads models saved by ScratchPPO or by SB3's PPO with those; a model "
-        "file with another policy was saved by another algorithm"
-    )

@@ -37,7 +37,8 @@ from sb3_scratch_ppo.checks import check_env_data, check_hyperparameters, check_
 from sb3_scratch_ppo.files.load import ModelFiles
 from sb3_scratch_ppo.loss import explained_variance, ppo_loss
 from sb3_scratch_ppo.optimizer import clip_grad_norm_
-from sb3_scratch_ppo.policy import POLICY_ALIASES, ActorCriticPolicy, CnnPolicy, MlpPolicy, MultiInputPolicy, our_policy_class
+from sb3_scratch_ppo.policies import POLICY_ALIASES, CnnPolicy, MlpPolicy, MultiInputPolicy, our_policy_class
+from sb3_scratch_ppo.policy import ActorCriticPolicy
 from sb3_scratch_ppo.rollout import RolloutStorage, stack_observations
 from sb3_scratch_ppo.schedules import coefficient, coefficient_at
 from sb3_scratch_ppo.vec_env import TakesGymnasiumVectorEnvs
@@ -145,20 +146,9 @@ class ScratchPPO(ModelFiles, TakesGymnasiumVectorEnvs, OnPolicyAlgorithm):
 
         check_ppo_batch(batch_size, normalize_advantage, self.n_steps, None if self.env is None else self.env.num_envs)
         # Then what SB3 accepts but PPO cannot work with (SB3's own errors above and clip_range_vf's in _setup_model).
-        check_hyperparameters(
-            learning_rate=learning_rate,
-            n_steps=n_steps,
-            batch_size=batch_size,
-            n_epochs=n_epochs,
-            gamma=gamma,
-            gae_lambda=gae_lambda,
-            clip_range=clip_range,
-            ent_coef=ent_coef,
-            vf_coef=vf_coef,
-            max_grad_norm=max_grad_norm,
-            target_kl=target_kl,
-            stats_window_size=stats_window_size,
-        )
+        given = locals()
+        named = "learning_rate n_steps batch_size n_epochs gamma gae_lambda clip_range ent_coef vf_coef max_grad_norm"
+        check_hyperparameters(**{name: given[name] for name in (*named.split(), "target_kl", "stats_window_size")})
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.clip_range = clip_range
@@ -238,7 +228,8 @@ class ScratchPPO(ModelFiles, TakesGymnasiumVectorEnvs, OnPolicyAlgorithm):
             if self.use_sde and self.sde_sample_freq > 0 and n_steps % self.sde_sample_freq == 0:
                 self.policy.reset_noise(env.num_envs)  # at step 0 too, as SB3: a second draw right after the first
             obs = self.policy.preprocess(self._last_obs, out=rollout_buffer.observation_row(n_steps))
-            actions, values, log_probs = net(obs)
+            masks = self._action_masks(env)  # None: no masking (ScratchMaskablePPO's asks the env for them)
+            actions, values, log_probs = net(obs) if masks is None else net(obs, action_masks=masks)
             # The storage keeps the action as drawn; the env gets it clipped to the bounds (unscaled when squashed).
             clipped_actions = self.policy.env_actions(actions) if is_box else actions
 
@@ -266,7 +257,7 @@ class ScratchPPO(ModelFiles, TakesGymnasiumVectorEnvs, OnPolicyAlgorithm):
                     check_env_data(terminal_obs, None, self.num_timesteps, what="terminal observation")
                     rewards[truncated] += self.gamma * self.policy.predict_values(self.policy.preprocess(terminal_obs))
 
-            rollout_buffer.add(n_steps, actions, rewards, self._last_episode_starts, values, log_probs)
+            rollout_buffer.add(n_steps, actions, rewards, self._last_episode_starts, values, log_probs, masks)
             n_steps += 1
             self._last_obs = new_obs
             self._last_episode_starts = dones
@@ -277,6 +268,10 @@ class ScratchPPO(ModelFiles, TakesGymnasiumVectorEnvs, OnPolicyAlgorithm):
         callback.update_locals(locals())
         callback.on_rollout_end()
         return True
+
+    def _action_masks(self, env) -> np.ndarray | None:
+        """This step's action masks for every env: none here (ScratchMaskablePPO asks the env)."""
+        return None
 
     # --- update --------------------------------------------------------------------------------------------
 

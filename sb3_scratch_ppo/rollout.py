@@ -41,6 +41,7 @@ class Minibatch(NamedTuple):
     old_log_prob: np.ndarray
     advantages: np.ndarray
     returns: np.ndarray
+    action_masks: np.ndarray | None = None  # (B, mask width) booleans, with action masking (ScratchMaskablePPO)
 
 
 class RolloutStorage(SB3BufferView):
@@ -58,10 +59,12 @@ class RolloutStorage(SB3BufferView):
         gae_lambda: float,
         dtype=np.float32,
         sb3_spaces: Any = None,
+        mask_dim: int | None = None,
     ):
         """``obs_spec``: the shape of one network input (stored as ``dtype``), or (shape, dtype), or a dict of
         (shape, dtype) per key (``policy.input_spec()``: images are kept raw, uint8). ``sb3_spaces``: (observation
-        space, action space, normalize_images), for SB3's view of the observations and actions (rollout_view.py)."""
+        space, action space, normalize_images), for SB3's view of the observations and actions (rollout_view.py).
+        ``mask_dim``: with action masking, the width of a step's mask (sb3-contrib's MaskableRolloutBuffer)."""
         self.n_steps, self.n_envs = n_steps, n_envs
         self.sb3_spaces = sb3_spaces
         self.gamma, self.gae_lambda = gamma, gae_lambda
@@ -80,6 +83,7 @@ class RolloutStorage(SB3BufferView):
         self.log_probs = np.zeros((T, N), dtype=dtype)
         self.advantages = np.zeros((T, N), dtype=dtype)
         self.returns = np.zeros((T, N), dtype=dtype)
+        self.action_masks = None if mask_dim is None else np.ones((T, N, mask_dim), dtype=bool)
         self.flat: Minibatch | None = None  # the whole rollout, flattened; set by flatten()
         self.pos = 0  # steps stored this rollout (SB3's pos); full when it reaches n_steps
 
@@ -88,15 +92,28 @@ class RolloutStorage(SB3BufferView):
         """The storage for ``policy``'s network inputs and actions (ScratchPPO's ``rollout_buffer``)."""
         spaces = (policy.observation_space, policy.action_space, policy.normalize_images)
         action_shape, action_dtype = policy.action_space.shape, policy.action_dist.action_dtype
-        return cls(n_steps, n_envs, policy.input_spec(), action_shape, action_dtype, gamma, gae_lambda, sb3_spaces=spaces)
+        mask_dim = policy.action_dist.out_dim if getattr(policy, "masks_actions", False) else None
+        return cls(
+            n_steps,
+            n_envs,
+            policy.input_spec(),
+            action_shape,
+            action_dtype,
+            gamma,
+            gae_lambda,
+            sb3_spaces=spaces,
+            mask_dim=mask_dim,
+        )
 
     def reset(self) -> None:
         """Start a rollout (SB3's reset: pos 0, not full; the arrays are reused, each row is overwritten)."""
         self.pos, self.flat = 0, None
 
-    def add(self, t: int, actions, rewards, episode_starts, values, log_probs) -> None:
+    def add(self, t: int, actions, rewards, episode_starts, values, log_probs, action_masks=None) -> None:
         """Store step t of every env. Its observation is already in ``inputs[t]``: the policy preprocesses each step's
-        observations straight into that row."""
+        observations straight into that row. Masks: all True when none are given (sb3-contrib's buffer)."""
+        if self.action_masks is not None:
+            self.action_masks[t] = True if action_masks is None else np.reshape(action_masks, self.action_masks.shape[1:])
         self.action_rows[t] = actions.reshape(self.action_rows.shape[1:])
         self.rewards[t] = rewards
         self.episode_starts[t] = episode_starts
@@ -138,6 +155,7 @@ class RolloutStorage(SB3BufferView):
             old_log_prob=flat(self.log_probs),
             advantages=flat(self.advantages),
             returns=flat(self.returns),
+            action_masks=None if self.action_masks is None else flat(self.action_masks),
         )
 
     def minibatches(self, batch_size: int) -> Iterator[Minibatch]:
@@ -148,13 +166,14 @@ class RolloutStorage(SB3BufferView):
         assert self.flat is not None, "compute_returns_and_advantage() first"
         size = self.n_envs * self.n_steps
         indices = np.random.permutation(size)
-        observations, *fields = (tree_map(lambda a: a.take(indices, axis=0), field) for field in self.flat)
+        gathered: list[Any] = [None if f is None else tree_map(lambda a: a.take(indices, axis=0), f) for f in self.flat]
         if batch_size >= size:
-            yield Minibatch(observations, *fields)
+            yield Minibatch(*gathered)
             return
         for start in range(0, size, batch_size):
-            rows = slice(start, start + batch_size)
-            yield Minibatch(tree_map(operator.itemgetter(rows), observations), *[a[rows] for a in fields])
+            rows = operator.itemgetter(slice(start, start + batch_size))
+            sliced: list[Any] = [None if f is None else tree_map(rows, f) for f in gathered]
+            yield Minibatch(*sliced)
 
 
 def stack_observations(observations: list) -> np.ndarray | dict[str, np.ndarray]:

@@ -147,7 +147,7 @@ def test_ppo_loss_backward_through_cnn_and_multi_input_policies_equals_autograd(
     from stable_baselines3.common.policies import MultiInputActorCriticPolicy as SB3MultiInput
 
     from sb3_scratch_ppo.loss import ppo_loss
-    from sb3_scratch_ppo.policy import ActorCriticCnnPolicy, MultiInputActorCriticPolicy
+    from sb3_scratch_ppo.policies import ActorCriticCnnPolicy, MultiInputActorCriticPolicy
     from sb3_scratch_ppo.rollout import Minibatch
 
     action_space = spaces.Discrete(4) if action == "Discrete" else spaces.Box(-1, 1, (2,), np.float32)

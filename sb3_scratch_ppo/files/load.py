@@ -14,7 +14,7 @@ from stable_baselines3.common.utils import FloatSchedule
 from sb3_scratch_ppo.checks import check_hyperparameters
 from sb3_scratch_ppo.files.arrays import read_array_tree
 from sb3_scratch_ppo.files.model_file import ModelFile, ModelFileError, decode, read
-from sb3_scratch_ppo.policy import SB3_POLICIES
+from sb3_scratch_ppo.policies import SB3_POLICIES
 from sb3_scratch_ppo.schedules import UnreadableSchedule
 
 # What SB3 saves of the env's current episodes (load(force_reset=False) restores them).

@@ -89,7 +89,7 @@ REBUILT = {
 }
 STRUCTURED = {"policy_class", "policy_kwargs", "observation_space", "action_space"}
 
-_POLICY_MODULES = ("stable_baselines3.common.policies", "sb3_scratch_ppo.policy")
+_POLICY_MODULES = ("stable_baselines3.common.policies", "sb3_scratch_ppo.policy", "sb3_scratch_ppo.policies")
 
 
 @dataclass
@@ -265,7 +265,7 @@ def schedule_from_text(text: str, where: str) -> Any:
 
 def policy_class(file: ModelFile) -> type:
     """Ours, for SB3's or our MlpPolicy / CnnPolicy / MultiInputPolicy: told apart by the weights' names."""
-    from sb3_scratch_ppo.policy import ActorCriticCnnPolicy, ActorCriticPolicy, MultiInputActorCriticPolicy
+    from sb3_scratch_ppo.policies import ActorCriticCnnPolicy, ActorCriticPolicy, MultiInputActorCriticPolicy
 
     keys = list(file.params["policy"])
     if any(k.startswith("features_extractor.extractors.") or k.startswith("pi_features_extractor.extractors.") for k in keys):
