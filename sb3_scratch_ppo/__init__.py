@@ -14,11 +14,16 @@ Checkpoints that resume training exactly, and never unpickle (``checkpoint.py``)
     model = load_checkpoint(latest("ckpt/"), env=env)
     model.learn(total - model.num_timesteps, reset_num_timesteps=False)
 
+sb3-contrib's MaskablePPO, from the same parts (``maskable.py``):
+
+    from sb3_scratch_ppo import ScratchMaskablePPO  # instead of: from sb3_contrib import MaskablePPO
+
 Importing this package also registers the Gymnasium environment ``ScratchCartPole-v0``.
 """
 
 import scratch_envs  # noqa: F401  (registers ScratchCartPole-v0)
 from sb3_scratch_ppo.checkpoint import ResumableCheckpointCallback, latest, load_checkpoint, save_checkpoint
+from sb3_scratch_ppo.maskable import ScratchMaskablePPO
 from sb3_scratch_ppo.policy import ActorCriticPolicy
 from sb3_scratch_ppo.ppo import CnnPolicy, MlpPolicy, MultiInputPolicy, ScratchPPO
 from sb3_scratch_ppo.vec_env import make_vec_env
@@ -30,6 +35,7 @@ __all__ = [
     "MlpPolicy",
     "MultiInputPolicy",
     "ResumableCheckpointCallback",
+    "ScratchMaskablePPO",
     "ScratchPPO",
     "latest",
     "load_checkpoint",

@@ -36,9 +36,11 @@ def _interval(low: float, high: float, low_in: bool, high_in: bool) -> str:
 
 def check_hyperparameters(**values: Any) -> None:
     """ValueError naming the first argument outside its range. Schedules (callables) are checked when they are
-    called; None is accepted where SB3 takes it (clip_range_vf, target_kl)."""
+    called; None is accepted where SB3 or sb3-contrib takes it (clip_range_vf, target_kl; MaskablePPO's batch_size)."""
     for name, value in values.items():
         if name in COUNTS:
+            if value is None and name == "batch_size":  # SB3's RolloutBuffer.get(None): the whole rollout (MaskablePPO)
+                continue
             if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}={value!r}: expected an integer >= 1")
             continue

@@ -64,7 +64,6 @@ class ActorCriticPolicy(SB3PolicyAPI):
     """
 
     default_features_extractor: type = FlattenExtractor
-    masks_actions = False  # True for the policies of ScratchMaskablePPO (maskable.py), which take action_masks
 
     def __init__(
         self,
@@ -153,14 +152,6 @@ class ActorCriticPolicy(SB3PolicyAPI):
     def make_action_dist(self, action_space: spaces.Space) -> Distribution:
         """The action distribution (SB3's make_proba_distribution; a masked one for ScratchMaskablePPO's policies)."""
         return make_distribution(action_space)
-
-    def _mask(self, action_masks: Any) -> dict[str, Any]:
-        """The distribution's keyword for action masks: none without masks; refused by a policy that does not mask."""
-        if action_masks is None:
-            return {}
-        if not self.masks_actions:
-            raise ValueError("action_masks: this policy does not mask actions; ScratchMaskablePPO's policies do")
-        return {"masks": action_masks}
 
     def _init_weights(self) -> None:
         """SB3's init of its Linear and Conv2d layers: orthogonal with gain sqrt(2) for hidden layers, 0.01 for

@@ -48,16 +48,26 @@ class SB3PolicyAPI:
     log_std: Any
     rng: np.random.Generator
 
+    masks_actions = False  # True for ScratchMaskablePPO's policies (policies.py), which take action_masks
+
+    def _mask(self, action_masks: Any) -> dict[str, Any]:
+        """The distribution's keyword for action masks: none without masks; refused by a policy that does not mask."""
+        if action_masks is None:
+            return {}
+        if not self.masks_actions:
+            raise ValueError("action_masks: this policy does not mask actions; ScratchMaskablePPO's policies do")
+        return {"masks": action_masks}
+
     def input_spec(self) -> Any:
         raise NotImplementedError
 
-    def evaluate_with_cache(self, x: Any, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    def evaluate_with_cache(self, x: Any, actions: np.ndarray, action_masks: Any = None) -> tuple[np.ndarray, ...]:
         raise NotImplementedError
 
     def preprocess(self, obs: Any, out: Any = None) -> Any:
         raise NotImplementedError
 
-    def actions_from(self, x: Any, deterministic: bool) -> np.ndarray:
+    def actions_from(self, x: Any, deterministic: bool, action_masks: Any = None) -> np.ndarray:
         raise NotImplementedError
 
     def env_actions(self, actions: np.ndarray) -> np.ndarray:
@@ -100,8 +110,9 @@ class SB3PolicyAPI:
         vectorized = is_vectorized_observation(observation, self.observation_space)
         return self.preprocess(observation.reshape((-1, *self.observation_space.shape))), vectorized
 
-    def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
-        """SB3's BasePolicy.predict: actions for one observation or a batch, Box actions clipped to the bounds."""
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = False, action_masks=None):
+        """SB3's BasePolicy.predict: actions for one observation or a batch, Box actions clipped to the bounds
+        (``action_masks``: sb3-contrib's, for ScratchMaskablePPO's policies)."""
         if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
             raise ValueError(
                 "You have passed a tuple to the predict() function instead of a Numpy array or a Dict. "
@@ -110,7 +121,8 @@ class SB3PolicyAPI:
             )
         self.set_training_mode(False)  # as SB3's predict: eval mode (dropout off, batch norm's running statistics)
         x, vectorized = self.obs_to_tensor(observation)
-        actions = np.asarray(self.actions_from(x, deterministic)).reshape((-1, *self.action_space.shape))
+        masks = {} if action_masks is None else {"action_masks": action_masks}
+        actions = np.asarray(self.actions_from(x, deterministic, **masks)).reshape((-1, *self.action_space.shape))
         if isinstance(self.action_space, spaces.Box):
             actions = self.env_actions(actions)
         if not vectorized:
@@ -129,22 +141,25 @@ class SB3PolicyAPI:
             return {key: _as_input(to_numpy(obs[key]), spec[key], extractors[key].preprocess) for key in spec}
         return _as_input(to_numpy(obs), spec, self.preprocess)
 
-    def evaluate_actions(self, obs: Any, actions: Any) -> tuple[Any, Any, Any]:
+    def evaluate_actions(self, obs: Any, actions: Any, action_masks: Any = None) -> tuple[Any, Any, Any]:
         """SB3's evaluate_actions: V(s) (B, 1), log pi(a|s) (B,) and the entropy (B,) (None for squashed gSDE, as
         SB3), as torch tensors for torch inputs, NumPy arrays otherwise. No gradients: training runs
         ``evaluate_with_cache`` and ``backprop`` (policy.py)."""
         torch_out = _is_torch(obs) or _is_torch(actions)
-        values, log_prob, entropy, _ = self.evaluate_with_cache(self.network_input(obs), to_numpy(actions))
+        masks = {} if action_masks is None else {"action_masks": to_numpy(action_masks)}
+        values, log_prob, entropy, _ = self.evaluate_with_cache(self.network_input(obs), to_numpy(actions), **masks)
         squashed_gsde = isinstance(self.action_dist, StateDependentNoise) and self.action_dist.squash_output
         results = (values[:, None], log_prob, None if squashed_gsde else entropy)
         return tuple(as_torch(r) for r in results) if torch_out else results  # type: ignore[return-value]
 
-    def get_distribution(self, obs: Any) -> PolicyDistribution:
-        """SB3's get_distribution: the action distribution for a batch of observations (policy_distribution.py)."""
+    def get_distribution(self, obs: Any, action_masks: Any = None) -> PolicyDistribution:
+        """SB3's get_distribution: the action distribution for a batch of observations (policy_distribution.py);
+        ``action_masks`` as sb3-contrib's maskable policies take them."""
         x = self.network_input(obs)
         latent_pi = self.mlp_extractor.forward_actor(self.features_extractor.forward(x))
         out = self.action_net.forward(latent_pi)
-        return PolicyDistribution(self.action_dist, out, self.log_std, latent_pi, self.rng, torch_out=_is_torch(obs))
+        masks = self._mask(None if action_masks is None else to_numpy(action_masks)).get("masks")
+        return PolicyDistribution(self.action_dist, out, self.log_std, latent_pi, self.rng, _is_torch(obs), masks)
 
     training = False  # nn.Module's flag: set_training_mode
 

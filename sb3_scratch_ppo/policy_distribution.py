@@ -22,6 +22,7 @@ import numpy as np
 
 from sb3_scratch_ppo.nn.distributions import Bernoulli, Categorical, Distribution, MultiCategorical
 from sb3_scratch_ppo.nn.gsde import StateDependentNoise
+from sb3_scratch_ppo.nn.masking import MaskedCategorical
 from sb3_scratch_ppo.optimizer import to_numpy
 
 
@@ -51,9 +52,12 @@ class PolicyDistribution:
         latent_pi: np.ndarray,
         rng: np.random.Generator,
         torch_out: bool,
+        masks: np.ndarray | None = None,
     ):
         self.dist, self.out, self.log_std, self.latent_pi, self.rng = dist, out, log_std, latent_pi, rng
         self.torch_out = torch_out
+        self.masks = masks  # sb3-contrib's action masks (a MaskedCategorical), or None
+        self.kw = {} if masks is None else {"masks": masks}
 
     def _give(self, value: Any) -> Any:
         return as_torch(value) if self.torch_out else value
@@ -61,22 +65,22 @@ class PolicyDistribution:
     def log_prob(self, actions: Any) -> Any:
         """log pi(a|s) per row (B,), summed over action dimensions, as SB3's."""
         actions = to_numpy(actions)
-        return self._give(self.dist.log_prob_entropy(self.out, self.log_std, actions, self.latent_pi)[0])
+        return self._give(self.dist.log_prob_entropy(self.out, self.log_std, actions, self.latent_pi, **self.kw)[0])
 
     def entropy(self) -> Any:
         """H(pi(.|s)) per row (B,); None for squashed gSDE, whose entropy has no closed form (as SB3)."""
         if isinstance(self.dist, StateDependentNoise) and self.dist.squash_output:
             return None
-        mode = self.dist.mode(self.out, self.log_std, self.latent_pi)
-        return self._give(self.dist.log_prob_entropy(self.out, self.log_std, mode, self.latent_pi)[1])
+        mode = self.dist.mode(self.out, self.log_std, self.latent_pi, **self.kw)
+        return self._give(self.dist.log_prob_entropy(self.out, self.log_std, mode, self.latent_pi, **self.kw)[1])
 
     def sample(self) -> Any:
         """A sampled action per row (the policy's generator; gSDE: its current exploration matrices)."""
-        return self._give(self.dist.sample(self.out, self.log_std, self.rng, self.latent_pi))
+        return self._give(self.dist.sample(self.out, self.log_std, self.rng, self.latent_pi, **self.kw))
 
     def mode(self) -> Any:
         """The most likely action per row."""
-        return self._give(self.dist.mode(self.out, self.log_std, self.latent_pi))
+        return self._give(self.dist.mode(self.out, self.log_std, self.latent_pi, **self.kw))
 
     def get_actions(self, deterministic: bool = False) -> Any:
         """SB3's: the mode if ``deterministic``, else a sample."""
@@ -90,12 +94,14 @@ class PolicyDistribution:
         from torch.distributions import Categorical as TorchCategorical
         from torch.distributions import Normal
 
-        out = torch.as_tensor(self.out)
-        if isinstance(self.dist, Categorical):
+        out, dist = torch.as_tensor(self.out), self.dist
+        if isinstance(dist, MaskedCategorical):  # sb3-contrib's MaskableCategorical: a Categorical of masked logits
+            out, dist = torch.as_tensor(dist.masked(self.out, self.masks)), dist.base
+        if isinstance(dist, Categorical):
             return TorchCategorical(logits=out)
-        if isinstance(self.dist, MultiCategorical):
-            return [TorchCategorical(logits=part) for part in torch.split(out, self.dist.nvec, dim=1)]
-        if isinstance(self.dist, Bernoulli):
+        if isinstance(dist, MultiCategorical):
+            return [TorchCategorical(logits=part) for part in torch.split(out, dist.nvec, dim=1)]
+        if isinstance(dist, Bernoulli):
             return TorchBernoulli(logits=out)
         assert self.log_std is not None  # Box: a Gaussian, with its log_std parameter
         if isinstance(self.dist, StateDependentNoise):

@@ -80,6 +80,10 @@ class ScratchPPO(ModelFiles, TakesGymnasiumVectorEnvs, OnPolicyAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type]] = POLICY_ALIASES
+    # What ScratchMaskablePPO (maskable.py) changes: its policies, its action spaces, and no PPO batch checks.
+    our_policy_class = staticmethod(our_policy_class)
+    action_spaces: ClassVar[tuple] = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+    checks_ppo_batch: ClassVar[bool] = True
     # BLAS threads during learn(). The matrices of small MLPs are far too small for threads to pay:
     # one thread is faster alone, and far faster when two processes share the cores. None: BLAS's own setting.
     blas_threads: ClassVar[int | None] = 1
@@ -118,7 +122,7 @@ class ScratchPPO(ModelFiles, TakesGymnasiumVectorEnvs, OnPolicyAlgorithm):
         if rollout_buffer_class is not None or rollout_buffer_kwargs:
             raise NotImplementedError("rollout_buffer_class / rollout_buffer_kwargs: ScratchPPO uses its own rollout storage")
         if not isinstance(policy, str):
-            policy = our_policy_class(policy)
+            policy = self.our_policy_class(policy)
         ent_coef, vf_coef = coefficient("ent_coef", ent_coef), coefficient("vf_coef", vf_coef)
         super().__init__(
             policy,
@@ -141,10 +145,11 @@ class ScratchPPO(ModelFiles, TakesGymnasiumVectorEnvs, OnPolicyAlgorithm):
             device=device,
             seed=seed,
             _init_setup_model=False,
-            supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
+            supported_action_spaces=self.action_spaces,
         )
 
-        check_ppo_batch(batch_size, normalize_advantage, self.n_steps, None if self.env is None else self.env.num_envs)
+        if self.checks_ppo_batch:
+            check_ppo_batch(batch_size, normalize_advantage, self.n_steps, None if self.env is None else self.env.num_envs)
         # Then what SB3 accepts but PPO cannot work with (SB3's own errors above and clip_range_vf's in _setup_model).
         given = locals()
         named = "learning_rate n_steps batch_size n_epochs gamma gae_lambda clip_range ent_coef vf_coef max_grad_norm"
@@ -161,7 +166,7 @@ class ScratchPPO(ModelFiles, TakesGymnasiumVectorEnvs, OnPolicyAlgorithm):
 
     def _setup_model(self) -> None:
         """OnPolicyAlgorithm._setup_model and PPO's (ppo/ppo.py:173-182) with our policy and rollout storage."""
-        self.policy_class = our_policy_class(self.policy_class)  # load() may have put SB3's class back
+        self.policy_class = self.our_policy_class(self.policy_class)  # load() may have put SB3's class back
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         self.policy = self.policy_class(

@@ -158,7 +158,7 @@ class RolloutStorage(SB3BufferView):
             action_masks=None if self.action_masks is None else flat(self.action_masks),
         )
 
-    def minibatches(self, batch_size: int) -> Iterator[Minibatch]:
+    def minibatches(self, batch_size: int | None) -> Iterator[Minibatch]:
         """One epoch: a permutation from NumPy's global RNG (as SB3), then consecutive slices of it.
 
         The rollout is gathered in permuted order once per epoch (``take``: faster than fancy indexing);
@@ -167,7 +167,7 @@ class RolloutStorage(SB3BufferView):
         size = self.n_envs * self.n_steps
         indices = np.random.permutation(size)
         gathered: list[Any] = [None if f is None else tree_map(lambda a: a.take(indices, axis=0), f) for f in self.flat]
-        if batch_size >= size:
+        if batch_size is None or batch_size >= size:  # None: the whole rollout, as SB3's RolloutBuffer.get
             yield Minibatch(*gathered)
             return
         for start in range(0, size, batch_size):

@@ -215,7 +215,7 @@ class VectorEnvAdapter(VecEnv):
         indices = list(self._get_indices(indices))
         sub = self._sub_envs()
         if isinstance(sub, SyncVectorEnv):
-            return [getattr(sub.envs[i], method_name)(*method_args, **method_kwargs) for i in indices]
+            return [sub.envs[i].get_wrapper_attr(method_name)(*method_args, **method_kwargs) for i in indices]
         if sub is not None and sorted(indices) == list(range(self.num_envs)):
             values = sub.call(method_name, *method_args, **method_kwargs)
             return [values[i] for i in indices]
