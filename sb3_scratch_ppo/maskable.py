@@ -37,7 +37,7 @@ def get_action_masks(env: Any) -> np.ndarray:
     """Every env's action mask, stacked: sb3-contrib's ``get_action_masks``; one call for a vectorized env that
     offers ``action_masks()`` itself (all its envs' masks at once)."""
     if isinstance(env, VectorEnvAdapter) and hasattr(env.vector_env, EXPECTED_METHOD_NAME):
-        return np.asarray(env.vector_env.action_masks())
+        return np.asarray(getattr(env.vector_env, EXPECTED_METHOD_NAME)())
     if isinstance(env, VecEnv):
         return np.stack(env.env_method(EXPECTED_METHOD_NAME))
     return np.asarray(env.get_wrapper_attr(EXPECTED_METHOD_NAME)())
