@@ -25,7 +25,8 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_scratch_ppo.policies import MASKABLE_POLICY_ALIASES, our_maskable_policy_class
+from sb3_scratch_ppo.files.model_file import Reference
+from sb3_scratch_ppo.policies import MASKABLE_POLICY_ALIASES, SB3_CONTRIB_POLICIES, our_maskable_policy_class
 from sb3_scratch_ppo.ppo import ScratchPPO
 from sb3_scratch_ppo.vec_env import VectorEnvAdapter
 
@@ -118,6 +119,17 @@ class ScratchMaskablePPO(ScratchPPO):
             device=device,
             _init_setup_model=_init_setup_model,
         )
+
+    @classmethod
+    def file_reference(cls) -> Reference:
+        """Files as sb3-contrib's MaskablePPO writes them: its maskable policy classes, read and written."""
+        module = "sb3_contrib.common.maskable.policies"
+        return Reference(
+            module, SB3_CONTRIB_POLICIES, MASKABLE_POLICY_ALIASES, "ScratchMaskablePPO", "sb3-contrib's MaskablePPO"
+        )
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "use_masking", "_masking_now"]  # ours alone: not in its files
 
     def collect_rollouts(self, env, callback, rollout_buffer, n_rollout_steps: int, use_masking: bool = True) -> bool:
         """ScratchPPO's rollout, with each step's action masks read from the env, acted on and stored."""

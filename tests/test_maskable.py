@@ -185,3 +185,39 @@ def test_what_cannot_be_masked_is_refused_as_sb3_contrib_refuses_it():
         plain.predict(np.zeros(4), action_masks=np.ones(2, bool))
     with pytest.raises(ValueError, match="action_masks: this policy does not mask actions"):
         plain.policy.predict(np.zeros(4), action_masks=np.ones(2, bool))
+
+
+@pytest.mark.parametrize("name", list(ENVS))
+def test_files_load_both_ways_with_maskable_ppo(tmp_path, name):
+    """Ours saved -> sb3-contrib's MaskablePPO.load builds its own policy from it (the same masked mode actions) and
+    trains on; MaskablePPO's file -> ours, read without unpickling, the same weights, trains on. Each refuses the other
+    algorithm's files: ScratchPPO a MaskablePPO file (pointing to ScratchMaskablePPO), ScratchMaskablePPO a PPO file."""
+    from sb3_contrib import MaskablePPO
+    from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+    from stable_baselines3 import PPO
+
+    from sb3_scratch_ppo.files.model_file import ModelFileError
+
+    env = make_env(name)
+    ours = ScratchMaskablePPO("MlpPolicy", env, n_steps=32, seed=0).learn(64)
+    ours.save(tmp_path / "ours")
+    ref = MaskablePPO.load(tmp_path / "ours", env=env)
+    assert type(ref.policy) is MaskableActorCriticPolicy
+    obs, masks = env.reset(), np.stack(env.env_method("action_masks"))
+    np.testing.assert_array_equal(
+        ref.predict(obs, deterministic=True, action_masks=masks)[0],
+        ours.predict(obs, deterministic=True, action_masks=masks)[0],
+    )
+    ref.learn(64)
+
+    ref.save(tmp_path / "ref")
+    back = ScratchMaskablePPO.load(tmp_path / "ref", env=env)
+    for key, value in ref.policy.state_dict().items():
+        np.testing.assert_array_equal(back.policy.state_dict()[key].numpy(), value.numpy(), err_msg=key)
+    back.learn(64)
+
+    with pytest.raises(ModelFileError, match="ScratchPPO loads models saved by SB3's PPO.*load it with ScratchMaskablePPO"):
+        ScratchPPO.load(tmp_path / "ref")
+    PPO("MlpPolicy", "CartPole-v1", n_steps=32).save(tmp_path / "ppo")
+    with pytest.raises(ModelFileError, match="ScratchMaskablePPO loads models saved by sb3-contrib's MaskablePPO"):
+        ScratchMaskablePPO.load(tmp_path / "ppo")

@@ -13,8 +13,8 @@ from stable_baselines3.common.utils import FloatSchedule
 
 from sb3_scratch_ppo.checks import check_hyperparameters
 from sb3_scratch_ppo.files.arrays import read_array_tree
-from sb3_scratch_ppo.files.model_file import ModelFile, ModelFileError, decode, read
-from sb3_scratch_ppo.policies import SB3_POLICIES
+from sb3_scratch_ppo.files.model_file import ModelFile, ModelFileError, Reference, decode, read
+from sb3_scratch_ppo.policies import POLICY_ALIASES, SB3_POLICIES
 from sb3_scratch_ppo.schedules import UnreadableSchedule
 
 # What SB3 saves of the env's current episodes (load(force_reset=False) restores them).
@@ -49,7 +49,8 @@ def load_model(
     if env is not None:
         verbose = file.data.get("verbose")
         env = cls._wrap_env(env, verbose if isinstance(verbose, int) else 0)
-    data = decode(file, custom_objects, None if env is None else (env.observation_space, env.action_space))
+    spaces_given = None if env is None else (env.observation_space, env.action_space)
+    data = decode(file, custom_objects, spaces_given, cls.file_reference())
     if "policy_kwargs" in kwargs and kwargs["policy_kwargs"] != data.get("policy_kwargs", {}):
         raise ValueError(
             f"The specified policy kwargs do not equal the stored policy kwargs."
@@ -132,17 +133,23 @@ def restore_last_observations(model: Any, file: ModelFile) -> None:
 
 
 def save_model(model: Any, base_save: Callable, path, exclude=None, include=None) -> None:
-    """SB3's save, naming SB3's policy and extractor classes in the file (the weights have their layout): SB3's
-    ``PPO.load`` then builds its own torch policy from the file, and ScratchPPO.load maps them back to ours."""
-    import stable_baselines3.common.policies as sb3_policies
+    """SB3's save, naming the reference's policy class (SB3's, or sb3-contrib's maskable one) and SB3's extractor
+    classes in the file (the weights have their layout): the reference's ``load`` then builds its own torch policy
+    from the file, and ours maps them back to ours. Without the reference installed, the file names our class."""
+    import importlib
+
     import stable_baselines3.common.torch_layers as sb3_layers
 
+    ref = model.file_reference()
     ours, ours_kwargs = model.policy_class, model.policy_kwargs
-    name = {cls: n for n, cls in SB3_POLICIES.items()}.get(ours)
+    name = {cls: n for n, cls in ref.classes.items()}.get(ours)
     extractor = model.policy_kwargs.get("features_extractor_class")
     try:
         if name is not None:
-            model.policy_class = getattr(sb3_policies, name)
+            try:
+                model.policy_class = getattr(importlib.import_module(ref.module), name)
+            except ImportError:  # sb3-contrib is an extra: the file then names ours, which only we read
+                pass
         if isinstance(extractor, type) and extractor.__module__ == "sb3_scratch_ppo.nn.extractors":
             model.policy_kwargs = {**ours_kwargs, "features_extractor_class": getattr(sb3_layers, extractor.__name__)}
         base_save(path, exclude, include)
@@ -153,6 +160,11 @@ def save_model(model: Any, base_save: Callable, path, exclude=None, include=None
 class ModelFiles:
     """SB3's ``load``, ``save`` and ``set_parameters`` for ScratchPPO, which mixes this in before OnPolicyAlgorithm:
     the same signatures, with the file read by ``model_file`` and written by SB3's ``save`` (``super()``)."""
+
+    @classmethod
+    def file_reference(cls) -> Reference:
+        """Whose files this learner reads and writes: SB3's PPO's (ScratchMaskablePPO: sb3-contrib's MaskablePPO's)."""
+        return Reference("stable_baselines3.common.policies", SB3_POLICIES, POLICY_ALIASES, "ScratchPPO", "SB3's PPO")
 
     @classmethod
     def load(

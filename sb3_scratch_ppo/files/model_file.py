@@ -30,6 +30,7 @@ import re
 import warnings
 import zipfile
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ REBUILT = {
 }
 STRUCTURED = {"policy_class", "policy_kwargs", "observation_space", "action_space"}
 
-_POLICY_MODULES = ("stable_baselines3.common.policies", "sb3_scratch_ppo.policy", "sb3_scratch_ppo.policies")
+_OUR_POLICY_MODULES = ("sb3_scratch_ppo.policy", "sb3_scratch_ppo.policies")
 
 
 @dataclass
@@ -153,10 +154,22 @@ def read(path: str | Path | io.BufferedIOBase) -> ModelFile:
 # --- data: the known keys, type-checked -------------------------------------------------------------------
 
 
-def decode(file: ModelFile, custom_objects: dict[str, Any] | None, env_spaces: tuple | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Reference:
+    """Whose files a learner reads and writes: the library's policy module and its classes (by name, ours for each),
+    our classes by kind ("MlpPolicy", ...) and the names for messages."""
+
+    module: str  # where the reference's policy classes live, as files name them
+    classes: Mapping[str, type]  # the reference's class name -> ours
+    aliases: Mapping[str, type]  # "MlpPolicy" / "CnnPolicy" / "MultiInputPolicy" -> ours
+    learner: str  # ours, e.g. "ScratchPPO"
+    reference: str  # e.g. "SB3's PPO"
+
+
+def decode(file: ModelFile, custom_objects: dict[str, Any] | None, env_spaces: tuple | None, ref: Reference) -> dict[str, Any]:
     """The attributes to set on the model: SB3's known keys, read without unpickling (see the module docstring)."""
     data, custom_objects = file.data, dict(custom_objects or {})
-    check_algorithm(file)
+    check_algorithm(file, ref)
     out: dict[str, Any] = {}
     for key, value in data.items():
         where = f"{file.name}: data[{key!r}]"
@@ -199,25 +212,26 @@ def decode(file: ModelFile, custom_objects: dict[str, Any] | None, env_spaces: t
             except ModelFileError:
                 pass  # then the printed text, where it is exact (else its error)
         out[key] = space(data[key], where, given)
-    out["policy_class"] = custom_objects.get("policy_class") or policy_class(file)
+    out["policy_class"] = custom_objects.get("policy_class") or ref.aliases[policy_kind(file)]
     return out
 
 
-def check_algorithm(file: ModelFile) -> None:
+def check_algorithm(file: ModelFile, ref: Reference) -> None:
     """Refuse, naming it, a model of another algorithm: its policy's module, or PPO's own keys missing."""
     module = serialized(file.data.get("policy_class")).get("__module__", "")
-    if not isinstance(module, str) or (module and module not in _POLICY_MODULES):
+    loads = f"{ref.learner} loads models saved by {ref.reference} or by {ref.learner}"
+    if not isinstance(module, str) or (module and module not in (ref.module, *_OUR_POLICY_MODULES)):
         algo = module.split(".")[1].upper() if module.startswith("stable_baselines3.") else module
+        hint = "; load it with ScratchMaskablePPO" if module.startswith("sb3_contrib.common.maskable.") else ""
         raise ModelFileError(
-            f"{file.name}: saved by another algorithm ({algo}: its policy comes from {module!r}); "
-            "ScratchPPO loads models saved by SB3's PPO or by ScratchPPO"
+            f"{file.name}: saved by another algorithm ({algo}: its policy comes from {module!r}); {loads}{hint}"
         )
+    name = serialized(file.data.get("policy_class")).get("__name__", "")
+    if module in _OUR_POLICY_MODULES and name and name not in {c.__name__ for c in ref.aliases.values()}:
+        raise ModelFileError(f"{file.name}: saved by another of our learners (its policy is {name}); {loads}")
     missing = [k for k in ("n_epochs", "batch_size", "clip_range") if k not in file.data]
     if missing:
-        raise ModelFileError(
-            f"{file.name}: saved by another algorithm (A2C, or not PPO: data has no {missing}); "
-            "ScratchPPO loads models saved by SB3's PPO or by ScratchPPO"
-        )
+        raise ModelFileError(f"{file.name}: saved by another algorithm (A2C, or not PPO: data has no {missing}); {loads}")
 
 
 # --- schedules ------------------------------------------------------------------------------------------
@@ -263,16 +277,15 @@ def schedule_from_text(text: str, where: str) -> Any:
 # --- policy -----------------------------------------------------------------------------------------------
 
 
-def policy_class(file: ModelFile) -> type:
-    """Ours, for SB3's or our MlpPolicy / CnnPolicy / MultiInputPolicy: told apart by the weights' names."""
-    from sb3_scratch_ppo.policies import ActorCriticCnnPolicy, ActorCriticPolicy, MultiInputActorCriticPolicy
-
+def policy_kind(file: ModelFile) -> str:
+    """MlpPolicy, CnnPolicy or MultiInputPolicy (SB3's, sb3-contrib's maskable ones, or ours): told apart by the
+    weights' names."""
     keys = list(file.params["policy"])
     if any(k.startswith("features_extractor.extractors.") or k.startswith("pi_features_extractor.extractors.") for k in keys):
-        return MultiInputActorCriticPolicy
+        return "MultiInputPolicy"
     if any(".cnn." in f".{k}" for k in keys):
-        return ActorCriticCnnPolicy
-    return ActorCriticPolicy
+        return "CnnPolicy"
+    return "MlpPolicy"
 
 
 def policy_kwargs(value: Any, where: str) -> dict[str, Any]:
