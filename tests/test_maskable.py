@@ -216,7 +216,7 @@ def test_files_load_both_ways_with_maskable_ppo(tmp_path, name):
         np.testing.assert_array_equal(back.policy.state_dict()[key].numpy(), value.numpy(), err_msg=key)
     back.learn(64)
 
-    with pytest.raises(ModelFileError, match="ScratchPPO loads models saved by SB3's PPO.*load it with ScratchMaskablePPO"):
+    with pytest.raises(ModelFileError, match=r"ScratchPPO loads models saved by SB3's PPO.*load it with ScratchMaskablePPO"):
         ScratchPPO.load(tmp_path / "ref")
     PPO("MlpPolicy", "CartPole-v1", n_steps=32).save(tmp_path / "ppo")
     with pytest.raises(ModelFileError, match="ScratchMaskablePPO loads models saved by sb3-contrib's MaskablePPO"):
