@@ -8,6 +8,7 @@ import pytest
 from stable_baselines3 import PPO
 
 from sb3_scratch_ppo import ScratchPPO
+from tests.extras import EXTRAS, require
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
@@ -20,6 +21,9 @@ def test_readme_has_examples():
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_example_runs(index, tmp_path, monkeypatch):
+    for module in EXTRAS:  # an example that imports an optional extra's package needs that extra
+        if re.search(rf"^(from|import) {module}\b", BLOCKS[index], flags=re.M):
+            require(module)
     monkeypatch.chdir(tmp_path)  # files the examples save land in a temporary folder
     for algo in (PPO, ScratchPPO):  # however an example spells learn()'s arguments, it trains MAX_STEPS at most
 
