@@ -221,3 +221,41 @@ def test_files_load_both_ways_with_maskable_ppo(tmp_path, name):
     PPO("MlpPolicy", "CartPole-v1", n_steps=32).save(tmp_path / "ppo")
     with pytest.raises(ModelFileError, match="ScratchMaskablePPO loads models saved by sb3-contrib's MaskablePPO"):
         ScratchMaskablePPO.load(tmp_path / "ppo")
+
+
+@pytest.mark.parametrize("name", list(ENVS))
+def test_three_learn_iterations_match_maskable_ppo_after_each_one(name):
+    """The chained check of test_update_parity, with masks: three whole learn() iterations from the same weights,
+    Adam state, env state and global NumPy generator (the envs draw their invalid actions from it; train() its
+    minibatch order), both taking the mode: after each rollout and each update the same buffers, weights, Adam state,
+    counters, schedules and train/* logs."""
+    from tests.test_update_parity import CHAINED, Snapshots
+
+    ref, ours = make_pair(name, **CHAINED)
+    snapshots = {}
+    for label, model in (("ref", ref), ("ours", ours)):
+        take_modes(model)
+        model.set_logger(configure(None, []))
+        model.set_env(make_env(name))
+        model.env.seed(0)
+        np.random.seed(1234)
+        model._n_updates = 0
+        snapshots[label] = Snapshots()
+        model.learn(3 * 64 * 4, callback=snapshots[label])
+    want, got = snapshots["ref"], snapshots["ours"]
+    assert len(want.rollouts) == len(got.rollouts) == 3 and len(want.iterations) == len(got.iterations) == 3
+    for i, (r, g) in enumerate(zip(want.rollouts, got.rollouts, strict=True)):
+        for field in ("rewards", "episode_starts", "values", "log_probs", "advantages", "returns"):
+            np.testing.assert_allclose(g[field], r[field], rtol=RTOL, atol=1e-5, err_msg=f"rollout {i}: {field}")
+    for i, (r, g) in enumerate(zip(want.iterations, got.iterations, strict=True)):
+        where = f"after iteration {i + 1}"
+        for key in ("num_timesteps", "progress_remaining", "lr", "clip_range", "n_updates"):
+            assert g[key] == pytest.approx(r[key], rel=1e-12), (where, key)
+        for key, value in r["weights"].items():
+            np.testing.assert_allclose(g["weights"][key], value, rtol=RTOL, atol=ATOL, err_msg=f"{where}: {key}")
+        for (step_g, m_g, _), (step_r, m_r, _) in zip(g["adam"], r["adam"], strict=True):
+            assert step_g == step_r
+            np.testing.assert_allclose(m_g, m_r, rtol=1e-3, atol=1e-7, err_msg=where)
+        assert g["logs"].keys() == r["logs"].keys()
+        for key, value in r["logs"].items():
+            np.testing.assert_allclose(g["logs"][key], value, rtol=1e-3, atol=1e-6, err_msg=f"{where}: {key}")
