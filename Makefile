@@ -65,7 +65,8 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_configs.py
 
 # Every zoo config, SB3 against ScratchPPO with the negative control; hours on 2 cores. Then the learning tasks of
-# CnnPolicy and MultiInputPolicy (sb3_scratch_ppo/zoo/configs/observations.yml).
+# CnnPolicy and MultiInputPolicy (sb3_scratch_ppo/zoo/configs/observations.yml), and the masked tasks,
+# sb3-contrib's MaskablePPO against ScratchMaskablePPO (configs/maskable.yml; minutes).
 # Results in docs/parity/results.json are reused, so an interrupted run continues where it stopped.
 # With RAY_ADDRESS set, the runs go to that Ray cluster (README, "Reward parity on a cluster").
 PARITY_SEEDS ?= auto
@@ -75,6 +76,8 @@ parity: $(VENV)/.installed-test
 		--results $(PARITY_DIR)/results.json --report $(PARITY_DIR)/report.md
 	$(PY) -m sb3_scratch_ppo parity --config sb3_scratch_ppo/zoo/configs/observations.yml --env all --seeds $(PARITY_SEEDS) \
 		--results $(PARITY_DIR)/observations.json --report $(PARITY_DIR)/observations.md
+	$(PY) -m sb3_scratch_ppo parity --algo maskable_ppo --config sb3_scratch_ppo/zoo/configs/maskable.yml --env all \
+		--seeds $(PARITY_SEEDS) --results $(PARITY_DIR)/maskable.json --report $(PARITY_DIR)/maskable.md
 
 # The zoo's MuJoCo configs (sb3_scratch_ppo/zoo/configs/mujoco.yml), SB3 against ScratchPPO with the negative control:
 # 1e6 steps a run, tens of CPU-hours on 2 cores; resumable like `make parity`. The cheapest envs first, so verdicts

@@ -8,7 +8,9 @@ native vectorized version), so all of these work:
     gymnasium.make_vec("ScratchCartPole-v0", num_envs=8, vectorization_mode="vector_entry_point")
 
 It also registers ``SimpleMultiObs-v0``: SB3's dict-observation grid world with a fixed encoding
-(``multi_obs.py``), the task on which MultiInputPolicy's learning is compared with SB3's.
+(``multi_obs.py``), the task on which MultiInputPolicy's learning is compared with SB3's, and
+``InvalidActionEnvDiscrete-v0``: sb3-contrib's identity task with 60 of its 80 actions masked at random each step
+(the ``contrib`` extra), one of the tasks on which ScratchMaskablePPO's learning is compared with MaskablePPO's.
 """
 
 from gymnasium.envs.registration import register, registry
@@ -35,4 +37,11 @@ if "SimpleMultiObs-v0" not in registry:
         # copy observations into their storage, so nothing is shared.
         disable_env_checker=True,
         reward_threshold=0.45,  # multi_obs.REWARD_THRESHOLD: the shortest path
+    )
+
+if "InvalidActionEnvDiscrete-v0" not in registry:
+    register(
+        id="InvalidActionEnvDiscrete-v0",
+        entry_point="sb3_contrib.common.envs:InvalidActionEnvDiscrete",  # imported when made: the `contrib` extra
+        kwargs={"dim": 80, "n_invalid_actions": 60},  # as in sb3-contrib's MaskablePPO example; 100 steps an episode
     )

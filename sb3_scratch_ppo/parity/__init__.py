@@ -13,6 +13,8 @@ seeds held apart from the training seeds. Results go to a JSON file that later r
 - ``control``: ScratchPPO with the learning rate / 100: really different, so the test must
   call it NOT equivalent, or it lacks the power to tell learners apart.
 
+With ``--algo maskable_ppo`` the same three are sb3-contrib's MaskablePPO, ScratchMaskablePPO and its control.
+
 Metrics, per run: ``auc`` (mean of the learning curve: how fast it learns) and ``final``
 (mean deterministic evaluation return). The verdicts come from ``stats.compare``.
 
@@ -27,6 +29,7 @@ from sb3_scratch_ppo.parity.analysis import REWARD_THRESHOLDS, EnvReport, Succes
 from sb3_scratch_ppo.parity.report import REASONING, format_table, plot, summary_table, write_report
 from sb3_scratch_ppo.parity.results import load_results, locked, merge_results, write_results
 from sb3_scratch_ppo.parity.run import (
+    ALGORITHMS,
     CONTROL_LR_FACTOR,
     EVAL_SEED_OFFSET,
     LEARNERS,
@@ -40,6 +43,7 @@ from sb3_scratch_ppo.parity.run import (
 )
 
 __all__ = [
+    "ALGORITHMS",
     "CONTROL_LR_FACTOR",
     "EVAL_SEED_OFFSET",
     "LEARNERS",

@@ -40,6 +40,7 @@ class EnvReport:
     steps_per_second: dict[str, float]  # median per learner
     n_timesteps: int
     success: SuccessRate | None = None  # None: the env has no reward threshold
+    algo: str = "ppo"  # which pair of learners (parity.ALGORITHMS)
 
     @property
     def equivalent(self) -> bool:
@@ -105,4 +106,4 @@ def analyse(runs: list[Run], env_id: str, rel_margin: float = 0.1, ref_env_id: s
         success = SuccessRate(threshold, float(solved["scratch"].mean()), float(solved["sb3"].mean()), ci)
     wall = {learner: float(np.median([r.wall_seconds for r in rs])) for learner, rs in by.items() if rs}
     speed = {learner: float(np.median([r.speed for r in rs])) for learner, rs in by.items() if rs}
-    return EnvReport(env_id, comparisons, controls, needed, wall, speed, by["sb3"][0].n_timesteps, success)
+    return EnvReport(env_id, comparisons, controls, needed, wall, speed, by["sb3"][0].n_timesteps, success, by["sb3"][0].algo)

@@ -11,7 +11,7 @@ from pathlib import Path
 import gymnasium as gym
 
 from sb3_scratch_ppo import zoo
-from sb3_scratch_ppo.parity import LEARNERS, PILOT_SEEDS, format_table, summary_table, sweep, write_report
+from sb3_scratch_ppo.parity import ALGORITHMS, LEARNERS, PILOT_SEEDS, format_table, summary_table, sweep, write_report
 
 
 def add_parser(sub) -> None:
@@ -51,6 +51,13 @@ def add_parser(sub) -> None:
     cmd.add_argument("--config", default=None, help="a ppo.yml in the zoo's format (default: the package's configs/ppo.yml)")
     cmd.add_argument("--results", type=Path, default=Path("runs/parity/results.json"))
     cmd.add_argument("--report", type=Path, default=Path("runs/parity/report.md"))
+    cmd.add_argument(
+        "--algo",
+        choices=sorted(ALGORITHMS),
+        default="ppo",
+        help="ppo: SB3's PPO against ScratchPPO; maskable_ppo: sb3-contrib's MaskablePPO against ScratchMaskablePPO "
+        "(the `contrib` extra; --config sb3_scratch_ppo/zoo/configs/maskable.yml)",
+    )
     cmd.add_argument("--no-control", action="store_true", help="skip the negative control (then power is not shown)")
 
 
@@ -86,6 +93,7 @@ def parity(args: argparse.Namespace, argv: list[str]) -> None:
         backend=args.backend,
         command=command,
         budget_minutes=args.budget_minutes,
+        algo=args.algo,
     )
     reports = write_report(runs, runnable, args.report, args.margin, skipped)
     for report in reports:

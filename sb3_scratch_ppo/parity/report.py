@@ -9,10 +9,22 @@ import numpy as np
 from sb3_scratch_ppo.parity import stats
 from sb3_scratch_ppo.parity.analysis import EnvReport, analyse
 from sb3_scratch_ppo.parity.published import published_table
-from sb3_scratch_ppo.parity.run import CONTROL_LR_FACTOR, LEARNERS, Run
+from sb3_scratch_ppo.parity.run import ALGORITHMS, CONTROL_LR_FACTOR, LEARNERS, Run
+
+
+def named(text: str, algo: str) -> str:
+    """Text written for SB3's PPO and ScratchPPO, with the names of ``algo``'s pair (parity.ALGORITHMS) instead."""
+    if algo == "ppo":
+        return text
+    reference, ours = ALGORITHMS[algo]
+    return text.replace("SB3 PPO", reference).replace("SB3", reference).replace("ScratchPPO", ours)
 
 
 def format_table(report: EnvReport) -> str:
+    return named(_format_table(report), report.algo)
+
+
+def _format_table(report: EnvReport) -> str:
     lines = [
         f"{report.env_id}: {report.comparisons[0].n_ref} SB3 runs, {report.comparisons[0].n_ours} ScratchPPO runs, "
         f"{report.n_timesteps:,} steps each",
@@ -56,6 +68,7 @@ def plot(runs: list[Run], env_id: str, path: Path) -> Path:
     timed = all(r.curve_wall_seconds is not None for r in env_runs)
     fig, axes = plt.subplots(1, 2 if timed else 1, figsize=(12.5 if timed else 7, 4.2), squeeze=False)
     labels = {"sb3": "SB3 PPO", "scratch": "ScratchPPO", "control": f"control (ScratchPPO, lr x {CONTROL_LR_FACTOR})"}
+    labels = {k: named(v, env_runs[0].algo) for k, v in labels.items()}
     colours = {"sb3": "tab:blue", "scratch": "tab:orange", "control": "tab:gray"}
     for learner in LEARNERS:
         rs = [r for r in env_runs if r.learner == learner]
@@ -121,6 +134,11 @@ def _ci(c: stats.Comparison) -> str:
 
 def summary_table(reports: list[EnvReport]) -> list[str]:
     """One row per env: the verdicts at a glance (the README shows the same table)."""
+    algo = reports[0].algo if reports else "ppo"
+    return [named(line, algo) for line in _summary_table(reports)]
+
+
+def _summary_table(reports: list[EnvReport]) -> list[str]:
     lines = [
         "| env | seeds (SB3 / ours) | auc: SB3 / ours | 90% CI of diff (margin): verdict | final: SB3 / ours "
         "| 90% CI of diff (margin): verdict | solved: SB3 / ours | control | verdict | speed: ours / SB3 |",
@@ -213,5 +231,5 @@ def write_report(
             "",
         ]
     lines.append(REASONING)
-    out.write_text("\n".join(lines))
+    out.write_text(named("\n".join(lines), runs[0].algo if runs else "ppo"))
     return reports

@@ -1,5 +1,6 @@
 """One parity run: train one learner (SB3's PPO, ScratchPPO, or the control) on one seed of a zoo config, record
-its learning curve and a final deterministic evaluation, with the versions that made it."""
+its learning curve and a final deterministic evaluation, with the versions that made it. With ``algo="maskable_ppo"``
+the reference is sb3-contrib's MaskablePPO and ours ScratchMaskablePPO (masks in training and in the evaluation)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import numpy as np
 
 from sb3_scratch_ppo import zoo
 
-LEARNERS = ("sb3", "scratch", "control")
+LEARNERS = ("sb3", "scratch", "control")  # "sb3": the reference, SB3's algorithm or sb3-contrib's (ALGORITHMS)
+# algo: (the reference's name, ours), as reports print them.
+ALGORITHMS = {"ppo": ("SB3", "ScratchPPO"), "maskable_ppo": ("MaskablePPO", "ScratchMaskablePPO")}
 N_POINTS = 20
 N_EVAL_EPISODES = 10
 EVAL_SEED_OFFSET = 1_000_000  # evaluation seeds are training seed + this: never a training seed
@@ -42,6 +45,7 @@ class Run:
     # CPU seconds of the training process over learn() (one thread: the wall time it would take on an idle core, so
     # speed ratios hold when other work shared the machine). None in runs made before it was recorded.
     cpu_seconds: float | None = None
+    algo: str = "ppo"  # a key of ALGORITHMS
 
     @property
     def auc(self) -> float:
@@ -54,7 +58,7 @@ class Run:
 
     @property
     def key(self) -> tuple:
-        return (self.env_id, self.learner, self.seed, self.n_timesteps)
+        return (self.env_id, self.learner, self.seed, self.n_timesteps, self.algo)
 
 
 def _scaled(schedule: Any, factor: float) -> Any:
@@ -106,24 +110,22 @@ def run_one(
     n_timesteps: int | None = None,
     config_path: str | None = None,
     command: str | None = None,
+    algo: str = "ppo",
 ) -> Run:
     """Train one learner on one seed and evaluate it (in a worker process: torch and BLAS at one thread)."""
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
-    from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.evaluation import evaluate_policy
 
-    from sb3_scratch_ppo import ScratchPPO
-
+    reference, ours, evaluate_policy = _algorithm(algo)
     config = zoo.load(env_id, config_path)
     n_timesteps = n_timesteps or config.n_timesteps
     kwargs = dict(config.kwargs)
     if learner == "control":
         kwargs["learning_rate"] = _scaled(kwargs.get("learning_rate", 3e-4), CONTROL_LR_FACTOR)
-    algo = {"sb3": PPO, "scratch": ScratchPPO, "control": ScratchPPO}[learner]
+    algo_class = {"sb3": reference, "scratch": ours, "control": ours}[learner]
 
     class EpisodeLog(BaseCallback):
         def __init__(self):
@@ -144,7 +146,7 @@ def run_one(
 
     with threadpool_limits(1):
         env = config.make_env(seed=seed)
-        model = algo(config.policy, env, seed=seed, **kwargs)
+        model = algo_class(config.policy, env, seed=seed, **kwargs)
         log = EpisodeLog()
         start, cpu_start = time.perf_counter(), time.process_time()
         model.learn(n_timesteps, callback=log)
@@ -173,4 +175,24 @@ def run_one(
         command,
         [round(float(t), 3) for t in curve_wall],
         cpu,
+        algo,
     )
+
+
+def _algorithm(algo: str):
+    """The reference's class, ours, and the evaluate_policy that fits them (sb3-contrib's passes the masks)."""
+    if algo == "ppo":
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.evaluation import evaluate_policy
+
+        from sb3_scratch_ppo import ScratchPPO
+
+        return PPO, ScratchPPO, evaluate_policy
+    if algo == "maskable_ppo":
+        from sb3_contrib import MaskablePPO
+        from sb3_contrib.common.maskable.evaluation import evaluate_policy
+
+        from sb3_scratch_ppo.maskable import ScratchMaskablePPO
+
+        return MaskablePPO, ScratchMaskablePPO, evaluate_policy
+    raise ValueError(f"algo: expected one of {sorted(ALGORITHMS)}, got {algo!r}")

@@ -116,17 +116,23 @@ def run_all(
     backend: str | None = None,
     command: str | None = None,
     budget_minutes: float | None = None,
+    algo: str = "ppo",
 ) -> list[Run]:
-    """Run every (env, learner, seed) task not yet in the results file; merge each run into it as it finishes.
+    """Run every (env, learner, seed) task of ``algo`` (parity.ALGORITHMS) not yet in the results file; merge each
+    run into it as it finishes.
 
     With ``budget_minutes`` (local backend), a run starts only if it should end within the budget, judged by the
     median time of the runs of the same env and learner already in the file (a first run always starts): the
     sweep stops with no run cut short, and the same command continues it."""
     runs = load_results(results_path)
+    if others := sorted({r.algo for r in runs} - {algo}):
+        raise ValueError(f"results: {results_path} holds runs of {others[0]}, not {algo}: give each algo its own file")
     # Env by env, in the order asked, so that each env's verdict lands as early as it can; within an env SB3 first
     # (the slow learner), so the workers stay busy at the end with the short runs.
     env_order = {env_id: i for i, env_id in enumerate(dict.fromkeys(env_id for env_id, _, _ in tasks))}
-    todo = sorted(_missing(tasks, runs, n_timesteps, config_path), key=lambda t: (env_order[t[0]], t[1] != "sb3", t[2], t[1]))
+    todo = sorted(
+        _missing(tasks, runs, n_timesteps, config_path, algo), key=lambda t: (env_order[t[0]], t[1] != "sb3", t[2], t[1])
+    )
     if not todo:
         return runs
     backend = backend or default_backend()
@@ -137,19 +143,19 @@ def run_all(
     if budget_minutes is not None:
         if backend != "local":
             raise ValueError(f"budget_minutes: the {backend} backend cannot hold runs back; use the local backend")
-        options["fits"] = _within(time.monotonic() + 60 * budget_minutes, runs)
+        options["fits"] = _within(time.monotonic() + 60 * budget_minutes, [r for r in runs if r.algo == algo])
     bar = None
     if progress:
         from tqdm.rich import tqdm
 
         bar = tqdm(total=len(todo), desc=f"parity runs ({backend})")
-    for run in BACKENDS[backend](todo, workers, n_timesteps, config_path, command, **options):
+    for run in BACKENDS[backend](todo, workers, n_timesteps, config_path, command, algo, **options):
         runs = merge_results(results_path, [run])
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
-    if budget_minutes is not None and (left := _missing(tasks, runs, n_timesteps, config_path)):
+    if budget_minutes is not None and (left := _missing(tasks, runs, n_timesteps, config_path, algo)):
         print(f"{len(left)} runs not started: they would not end within the budget; the same command continues")
     return runs
 
@@ -167,11 +173,11 @@ def _within(deadline: float, runs: list[Run]):
     return fits
 
 
-def _missing(tasks, runs: list[Run], n_timesteps: int | None, config_path: str | None) -> set:
-    """The tasks whose run (at the timesteps it is asked for) is not among ``runs``."""
+def _missing(tasks, runs: list[Run], n_timesteps: int | None, config_path: str | None, algo: str = "ppo") -> set:
+    """The tasks whose run (of ``algo``, at the timesteps it is asked for) is not among ``runs``."""
     done = {r.key for r in runs}
     steps = {env_id: n_timesteps or zoo.load(env_id, config_path).n_timesteps for env_id, _, _ in tasks}
-    return {t for t in tasks if (*t, steps[t[0]]) not in done}
+    return {t for t in tasks if (*t, steps[t[0]], algo) not in done}
 
 
 def sweep(
@@ -188,7 +194,9 @@ def sweep(
     auto = seeds == "auto"
     first = plan(env_ids, PILOT_SEEDS if auto else int(seeds), learners)
     runs = run_all(first, results, **run_kwargs)
-    if auto and _missing(first, runs, run_kwargs.get("n_timesteps"), run_kwargs.get("config_path")):
+    if auto and _missing(
+        first, runs, run_kwargs.get("n_timesteps"), run_kwargs.get("config_path"), run_kwargs.get("algo", "ppo")
+    ):
         print("the pilot is not complete: the number of seeds is decided when it is")
     elif auto:
         # The number of seeds is fixed by the pilot's seeds alone: re-estimated from every run so far, it would shrink

@@ -12,7 +12,8 @@ extra) take the ``atari`` entry when they have none of their own, as the zoo doe
 and ``frame_stack`` (VecFrameStack); SB3's algorithms add VecTransposeImage. ``configs/atari.yml`` holds
 the zoo's section. ``env_wrapper`` names a class or a list of classes, applied in order (the first is
 innermost), each optionally ``{name: kwargs}``; only the classes in ENV_WRAPPERS are accepted: a config
-file names classes, it never runs code. ``configs/observations.yml`` uses minigrid's pixel wrappers.
+file names classes, it never runs code. ``configs/observations.yml`` uses minigrid's pixel wrappers;
+``configs/maskable.yml`` holds masked tasks, for MaskablePPO and ScratchMaskablePPO.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ DEFAULT_PATH = CONFIGS / "ppo.yml"
 ATARI_PATH = CONFIGS / "atari.yml"
 OBSERVATIONS_PATH = CONFIGS / "observations.yml"
 MUJOCO_PATH = CONFIGS / "mujoco.yml"
+MASKABLE_PATH = CONFIGS / "maskable.yml"  # for sb3_contrib.MaskablePPO and ScratchMaskablePPO
 
 # Keys of an entry that are not constructor arguments.
 ZOO_KEYS = {"n_envs", "n_timesteps", "policy", "normalize", "policy_kwargs", "env_wrapper", "frame_stack"}
@@ -46,6 +48,7 @@ ENV_WRAPPERS = {
     "stable_baselines3.common.atari_wrappers.AtariWrapper",
     "minigrid.wrappers.RGBImgObsWrapper",  # the `minigrid` extra: MiniGrid's grid drawn as an RGB image
     "minigrid.wrappers.ImgObsWrapper",  # ... and that image alone as the observation
+    "scratch_envs.masked.TaxiActionMasks",  # Taxi's legal actions as action_masks(), for MaskablePPO
 }
 # The zoo reads lin_<x> for the first three; ScratchPPO also takes schedules for the two coefficients (SB3 does not).
 SCHEDULED = {"learning_rate", "clip_range", "clip_range_vf", "ent_coef", "vf_coef"}
