@@ -37,3 +37,14 @@ class ImageEnv(gym.Env):
         self.t += 1
         self.last = self._obs()
         return self.last, reward, False, self.t >= self.horizon, {}
+
+
+class MaskedImageEnv(ImageEnv):
+    """ImageEnv with one of its three actions masked at each step, chosen by the frame (so both learners, seeing the
+    same frames, get the same masks)."""
+
+    def action_masks(self):
+        frame = self.last["frame"] if isinstance(self.last, dict) else self.last
+        masks = np.ones(3, dtype=bool)
+        masks[int(frame[..., 1].mean()) % 3] = False
+        return masks

@@ -259,3 +259,93 @@ def test_three_learn_iterations_match_maskable_ppo_after_each_one(name):
         assert g["logs"].keys() == r["logs"].keys()
         for key, value in r["logs"].items():
             np.testing.assert_allclose(g["logs"][key], value, rtol=1e-3, atol=1e-6, err_msg=f"{where}: {key}")
+
+
+@pytest.mark.parametrize("policy", ["CnnPolicy", "MultiInputPolicy"])
+def test_image_and_dict_policies_match_maskable_ppo(policy):
+    """MaskablePPO's CnnPolicy and MultiInputPolicy: one rollout taking the mode under the masks gives its buffer
+    (float32: rtol 1e-4, as test_update_parity's image test), and one update from its rollout gives its weights,
+    Adam state and logs in float64 on both sides (rtol 1e-6: test_image_and_dict_rollout_and_update_match_sb3 says
+    why a float32 convolution's update cannot be compared weight by weight on every CPU). Negative control: the same
+    update without the masks gives other weights."""
+    from sb3_contrib import MaskablePPO
+
+    from tests.envs import MaskedImageEnv
+    from tests.test_update_parity import IMAGE_POLICIES, as_our_storage, one_float64_update_matches_sb3, sb3_in_float64
+
+    require("sb3_contrib")
+    kwargs = dict(n_steps=24, batch_size=16, n_epochs=2, learning_rate=3e-4)
+
+    def env():
+        return make_vec_env(MaskedImageEnv, n_envs=2, seed=0, env_kwargs=IMAGE_POLICIES[policy])
+
+    ref = MaskablePPO(policy, env(), seed=0, **kwargs)
+    ref.learn(2 * 24 * 2)  # Adam's moments not trivial
+    ours = ScratchMaskablePPO(policy, env(), seed=0, **kwargs)
+    ours.set_parameters(ref.get_parameters())
+    for model in (ref, ours):
+        take_modes(model)
+        model.env.seed(0)
+        _, callback = model._setup_learn(10**6, None, reset_num_timesteps=True)
+        callback.on_training_start(locals(), globals())
+        model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
+    buf, st = ref.rollout_buffer, ours.rollout_buffer
+    np.testing.assert_array_equal(st.action_masks, buf.action_masks.astype(bool))
+    assert (~st.action_masks).sum() == st.action_masks.shape[0] * st.action_masks.shape[1]  # one masked a step
+    np.testing.assert_array_equal(st.actions.reshape(-1), buf.actions.reshape(-1))
+    for field in ("rewards", "values", "log_probs", "advantages", "returns"):
+        np.testing.assert_allclose(getattr(st, field), getattr(buf, field), rtol=1e-4, atol=1e-5, err_msg=field)
+
+    def float64_copy(masked: bool):
+        model = ScratchMaskablePPO(policy, env(), seed=0, policy_kwargs=dict(dtype=np.float64), **kwargs)
+        model.set_parameters(ref.get_parameters())  # its weights and Adam state (a rollout changes neither)
+        st = model.rollout_buffer
+        st.inputs = as_our_storage(model, buf.observations)
+        st.action_rows = buf.actions.reshape(st.action_rows.shape).astype(st.action_rows.dtype)
+        st.action_masks[:] = buf.action_masks.reshape(st.action_masks.shape).astype(bool)
+        for field in ("rewards", "episode_starts", "values", "log_probs", "advantages", "returns"):
+            setattr(st, field, getattr(buf, field).reshape(getattr(st, field).shape).astype(np.float64))
+        st.flatten()
+        if not masked:
+            st.flat = st.flat._replace(action_masks=None)
+        return model
+
+    ours, control = float64_copy(masked=True), float64_copy(masked=False)
+    control.set_logger(configure(None, []))
+    np.random.seed(1234)
+    control.train()
+    sb3_in_float64(ref)
+    one_float64_update_matches_sb3(ref, ours)
+    ref_sd = ref.policy.state_dict()
+    assert not all(
+        np.allclose(view, ref_sd[key].numpy(), rtol=1e-6, atol=1e-9) for key, view in control.policy.state_views().items()
+    )
+
+
+def test_taxi_masks_are_taxis_own_and_the_config_entries_load():
+    """scratch_envs.masked.TaxiActionMasks offers Taxi's own masks (the ones it puts in each step's info) through
+    make_vec_env's wrappers, so sb3-contrib's get_action_masks reads them; configs/maskable.yml's entries load."""
+    from sb3_contrib.common.maskable.utils import get_action_masks
+
+    from sb3_scratch_ppo import zoo
+
+    require("sb3_contrib")
+    env = zoo.load("Taxi-v4", zoo.MASKABLE_PATH).make_env(seed=0, n_envs=2)
+    env.reset()
+    rng = np.random.default_rng(0)
+    masks = get_action_masks(env)
+    for _ in range(300):
+        assert masks.any(axis=1).all()
+        actions = np.array([rng.choice(np.flatnonzero(m)) for m in masks])  # a random legal action each
+        _, rewards, dones, infos = env.step(actions)
+        assert (rewards != -10).all()  # Taxi's penalty for an illegal pick-up or drop-off: never taken
+        masks = get_action_masks(env)
+        for i, info in enumerate(infos):
+            if not dones[i]:
+                np.testing.assert_array_equal(masks[i], info["action_mask"].astype(bool))
+    with pytest.raises(TypeError, match="TaxiActionMasks wraps Gymnasium's Taxi"):
+        from scratch_envs.masked import TaxiActionMasks
+
+        TaxiActionMasks(gym.make("CartPole-v1"))
+    identity = zoo.load("InvalidActionEnvDiscrete-v0", zoo.MASKABLE_PATH)
+    assert identity.kwargs == {"gamma": 0.4} and identity.make_env(seed=0).reset().shape == (1,)

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from sb3_scratch_ppo import zoo
+from tests.extras import require
 
 pytestmark = pytest.mark.slow  # minutes of training or subprocesses: `make test-fast` leaves it out
 
@@ -111,3 +112,23 @@ def test_equivalence_without_power_is_inconclusive():
     learns = [-120.0 + i for i in range(10)]
     runs = _runs("sb3", learns, 1000.0) + _runs("scratch", learns[::-1], 1000.0) + _runs("control", stuck, 1000.0)
     assert parity.analyse(runs, "MountainCarContinuous-v0").verdict == "equivalent"
+
+
+def test_maskable_algo_runs_maskable_ppo_against_ours_and_keeps_its_own_results(tmp_path):
+    """--algo maskable_ppo: sb3-contrib's MaskablePPO is the reference, against ScratchMaskablePPO and its control;
+    the report names them; a results file of one algo refuses runs of the other."""
+    require("sb3_contrib")
+    config = ("--config", str(zoo.MASKABLE_PATH), "--env", "InvalidActionEnvDiscrete-v0", "--seeds", "2")
+    out = parity(tmp_path, "--algo", "maskable_ppo", *config)
+    assert "InvalidActionEnvDiscrete-v0: 2 MaskablePPO runs, 2 ScratchMaskablePPO runs, 1,024 steps each" in out
+    assert "=> ScratchMaskablePPO vs MaskablePPO on InvalidActionEnvDiscrete-v0" in out
+    report = (tmp_path / "report.md").read_text()
+    assert report.startswith("# Reward parity: ScratchMaskablePPO vs MaskablePPO") and "SB3" not in report
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+    assert {r["algo"] for r in runs} == {"maskable_ppo"} and len(runs) == 6
+    # One rollout and update (1,024 steps ask for one of 2,048) lifts both learners above a random masked policy (1 in
+    # 20 valid actions right: 5 a 100-step episode).
+    assert all(r["final"] > 5 for r in runs if r["learner"] != "control")
+    cmd = [sys.executable, "-m", "sb3_scratch_ppo", "parity", "--results", str(tmp_path / "results.json"), *config]
+    out = subprocess.run([*cmd, "--report", str(tmp_path / "r.md")], capture_output=True, text=True, timeout=600)
+    assert out.returncode != 0 and "holds runs of maskable_ppo, not ppo: give each algo its own file" in out.stderr
