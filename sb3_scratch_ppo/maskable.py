@@ -19,6 +19,7 @@ signature: no gSDE, Discrete / MultiDiscrete / MultiBinary actions, ``batch_size
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -26,7 +27,7 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_scratch_ppo.files.model_file import Reference
-from sb3_scratch_ppo.policies import MASKABLE_POLICY_ALIASES, SB3_CONTRIB_POLICIES, our_maskable_policy_class
+from sb3_scratch_ppo.policies import MASKABLE_POLICY_ALIASES, SB3_CONTRIB_POLICIES, our_policy_class
 from sb3_scratch_ppo.ppo import ScratchPPO
 from sb3_scratch_ppo.vec_env import VectorEnvAdapter
 
@@ -61,7 +62,7 @@ class ScratchMaskablePPO(ScratchPPO):
     """sb3-contrib's MaskablePPO, in NumPy: same parameters, defaults and behaviour (see the module docstring)."""
 
     policy_aliases: ClassVar[dict[str, type]] = MASKABLE_POLICY_ALIASES
-    our_policy_class = staticmethod(our_maskable_policy_class)
+    our_policy_class = staticmethod(functools.partial(our_policy_class, masks_actions=True))
     action_spaces: ClassVar[tuple] = (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
     checks_ppo_batch: ClassVar[bool] = False  # sb3-contrib's MaskablePPO has none of PPO's batch checks
 

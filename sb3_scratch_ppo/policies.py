@@ -41,23 +41,6 @@ SB3_POLICIES = {
 }
 
 
-def our_policy_class(policy: Any) -> type[ActorCriticPolicy]:
-    """Our policy class for ``policy``: ours as is, SB3's ActorCriticPolicy, ActorCriticCnnPolicy and
-    MultiInputActorCriticPolicy (whose weights have the same layout) mapped to ours, so that models saved by SB3's PPO
-    load; anything else is refused."""
-    if isinstance(policy, type) and issubclass(policy, ActorCriticPolicy):
-        return policy
-    is_sb3_class = isinstance(policy, type) and policy.__module__.startswith("stable_baselines3.")
-    if is_sb3_class and policy.__name__ in SB3_POLICIES:
-        return SB3_POLICIES[policy.__name__]
-    raise ValueError(
-        f"policy={policy!r}: ScratchPPO takes 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy', or a subclass of "
-        "sb3_scratch_ppo.ActorCriticPolicy (NumPy: a custom policy overrides forward, act or predict_values there; a "
-        "torch policy would need autograd), and loads models saved by ScratchPPO or by SB3's PPO with those; a model "
-        "file with another policy was saved by another algorithm"
-    )
-
-
 # --- ScratchMaskablePPO's: sb3-contrib's ppo_mask/policies.py ------------------------------------------------------
 
 
@@ -103,15 +86,25 @@ MASKABLE_POLICY_ALIASES: dict[str, type[ActorCriticPolicy]] = {
 SB3_CONTRIB_POLICIES = {cls.__name__: cls for cls in MASKABLE_POLICY_ALIASES.values()}
 
 
-def our_maskable_policy_class(policy: Any) -> type[ActorCriticPolicy]:
-    """As ``our_policy_class``, for ScratchMaskablePPO: ours that mask, or sb3-contrib's maskable classes mapped to ours."""
-    if isinstance(policy, type) and issubclass(policy, ActorCriticPolicy) and policy.masks_actions:
+def our_policy_class(policy: Any, masks_actions: bool = False) -> type[ActorCriticPolicy]:
+    """Our policy class for ``policy``: ours as is (one that masks, with ``masks_actions``: ScratchMaskablePPO's), or
+    the reference's class of the same weight layout mapped to ours (SB3's ActorCriticPolicy, ActorCriticCnnPolicy and
+    MultiInputActorCriticPolicy; sb3-contrib's maskable ones with ``masks_actions``), so that models the reference
+    saved load; anything else is refused."""
+    if isinstance(policy, type) and issubclass(policy, ActorCriticPolicy) and (policy.masks_actions or not masks_actions):
         return policy
-    is_contrib_class = isinstance(policy, type) and policy.__module__.startswith("sb3_contrib.")
-    if is_contrib_class and policy.__name__ in SB3_CONTRIB_POLICIES:
-        return SB3_CONTRIB_POLICIES[policy.__name__]
+    module, theirs = ("sb3_contrib.", SB3_CONTRIB_POLICIES) if masks_actions else ("stable_baselines3.", SB3_POLICIES)
+    if isinstance(policy, type) and policy.__module__.startswith(module) and policy.__name__ in theirs:
+        return theirs[policy.__name__]
+    if masks_actions:
+        raise ValueError(
+            f"policy={policy!r}: ScratchMaskablePPO takes 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy', or a subclass "
+            "of sb3_scratch_ppo.policies.MaskableActorCriticPolicy, and loads models saved by it or by sb3-contrib's "
+            "MaskablePPO"
+        )
     raise ValueError(
-        f"policy={policy!r}: ScratchMaskablePPO takes 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy', or a subclass of "
-        "sb3_scratch_ppo.policies.MaskableActorCriticPolicy, and loads models saved by it or by sb3-contrib's "
-        "MaskablePPO"
+        f"policy={policy!r}: ScratchPPO takes 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy', or a subclass of "
+        "sb3_scratch_ppo.ActorCriticPolicy (NumPy: a custom policy overrides forward, act or predict_values there; a "
+        "torch policy would need autograd), and loads models saved by ScratchPPO or by SB3's PPO with those; a model "
+        "file with another policy was saved by another algorithm"
     )
