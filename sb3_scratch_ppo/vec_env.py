@@ -38,15 +38,15 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import VecEnv
 
-from scratch_envs.cartpole import ScratchCartPoleVectorEnv
+from scratch_envs.cartpole_vector import ScratchCartPoleVectorEnv
 
 # Registered ids with a native vectorized version that resets on the same step and seeds one
 # generator per env. CartPole-v1 gets ScratchCartPole's vectorized env: the same dynamics step
 # for step (tests/test_cartpole_parity.py), while Gymnasium's own CartPoleVectorEnv shares one
 # generator between envs and resets them a step late, so it cannot reproduce a DummyVecEnv.
 NATIVE_VECTOR_ENVS = {
-    "CartPole-v1": "scratch_envs.cartpole:ScratchCartPoleVectorEnv",
-    "ScratchCartPole-v0": "scratch_envs.cartpole:ScratchCartPoleVectorEnv",
+    "CartPole-v1": "scratch_envs.cartpole_vector:ScratchCartPoleVectorEnv",
+    "ScratchCartPole-v0": "scratch_envs.cartpole_vector:ScratchCartPoleVectorEnv",
 }
 # env_kwargs the native versions accept (the rest go to SB3's make_vec_env).
 _NATIVE_ENV_KWARGS = {"render_mode", "sutton_barto_reward"}

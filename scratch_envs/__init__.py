@@ -15,7 +15,8 @@ It also registers ``SimpleMultiObs-v0``: SB3's dict-observation grid world with 
 
 from gymnasium.envs.registration import register, registry
 
-from scratch_envs.cartpole import ScratchCartPoleEnv, ScratchCartPoleVectorEnv
+from scratch_envs.cartpole import ScratchCartPoleEnv
+from scratch_envs.cartpole_vector import ScratchCartPoleVectorEnv
 
 __all__ = ["ScratchCartPoleEnv", "ScratchCartPoleVectorEnv"]
 
@@ -23,7 +24,7 @@ if "ScratchCartPole-v0" not in registry:
     register(
         id="ScratchCartPole-v0",
         entry_point="scratch_envs.cartpole:ScratchCartPoleEnv",
-        vector_entry_point="scratch_envs.cartpole:ScratchCartPoleVectorEnv",
+        vector_entry_point="scratch_envs.cartpole_vector:ScratchCartPoleVectorEnv",
         max_episode_steps=500,
         reward_threshold=475.0,
     )

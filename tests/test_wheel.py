@@ -50,8 +50,11 @@ def test_the_wheel_holds_the_configs_the_envs_and_the_license(wheel):
         "sb3_scratch_ppo/zoo/configs/atari.yml",
         "sb3_scratch_ppo/zoo/configs/observations.yml",
         "sb3_scratch_ppo/zoo/configs/mujoco.yml",
+        "sb3_scratch_ppo/zoo/configs/maskable.yml",
         "sb3_scratch_ppo/py.typed",
         "scratch_envs/cartpole.py",
+        "scratch_envs/cartpole_vector.py",
+        "scratch_envs/masked.py",
         "sb3_scratch_ppo/nn/layers.py",
         "sb3_scratch_ppo/parity/stats.py",
     ):
