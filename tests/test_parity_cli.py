@@ -132,3 +132,20 @@ def test_maskable_algo_runs_maskable_ppo_against_ours_and_keeps_its_own_results(
     cmd = [sys.executable, "-m", "sb3_scratch_ppo", "parity", "--results", str(tmp_path / "results.json"), *config]
     out = subprocess.run([*cmd, "--report", str(tmp_path / "r.md")], capture_output=True, text=True, timeout=600)
     assert out.returncode != 0 and "holds runs of maskable_ppo, not ppo: give each algo its own file" in out.stderr
+
+
+def test_speed_counts_cpu_seconds_where_every_run_recorded_them():
+    """Runs that shared the machine take longer on the clock but not in CPU time (one thread each): where every run
+    recorded its CPU seconds, the speed ratio is theirs; otherwise the steps per wall second."""
+    from sb3_scratch_ppo import parity
+
+    finals = [90.0 + i for i in range(10)]
+    sb3, ours = _runs("sb3", finals, 1000.0), _runs("scratch", finals, 2000.0)  # 2x on the clock
+    assert parity.analyse(sb3 + ours, "MountainCarContinuous-v0").speedup == 2.0
+    for r in sb3:
+        r.cpu_seconds = 60.0
+    for r in ours:
+        r.cpu_seconds = 20.0  # 3x in CPU time: SB3's runs shared their cores
+    report = parity.analyse(sb3 + ours, "MountainCarContinuous-v0")
+    assert report.speedup == 3.0 and report.speed_unit == "CPU second"
+    assert "3.0x as many steps per CPU second" in parity.format_table(report)

@@ -41,6 +41,13 @@ class EnvReport:
     n_timesteps: int
     success: SuccessRate | None = None  # None: the env has no reward threshold
     algo: str = "ppo"  # which pair of learners (parity.ALGORITHMS)
+    cpu_seconds: dict[str, float] | None = None  # median per learner, where every run recorded it
+
+    @property
+    def speed_unit(self) -> str:
+        """What the speed ratio counts steps per: CPU seconds where recorded (one thread a run: the speed on an idle
+        core, whatever else shared the machine), else wall-clock seconds."""
+        return "CPU second" if self.cpu_seconds else "second"
 
     @property
     def equivalent(self) -> bool:
@@ -62,7 +69,9 @@ class EnvReport:
 
     @property
     def speedup(self) -> float:
-        """ScratchPPO's training steps per second over SB3's, medians of these same runs."""
+        """ScratchPPO's training steps per second (per CPU second where recorded) over SB3's, medians of these runs."""
+        if self.cpu_seconds:  # the same steps on both sides
+            return self.cpu_seconds["sb3"] / self.cpu_seconds["scratch"]
         return self.steps_per_second["scratch"] / self.steps_per_second["sb3"]
 
 
@@ -106,4 +115,7 @@ def analyse(runs: list[Run], env_id: str, rel_margin: float = 0.1, ref_env_id: s
         success = SuccessRate(threshold, float(solved["scratch"].mean()), float(solved["sb3"].mean()), ci)
     wall = {learner: float(np.median([r.wall_seconds for r in rs])) for learner, rs in by.items() if rs}
     speed = {learner: float(np.median([r.speed for r in rs])) for learner, rs in by.items() if rs}
-    return EnvReport(env_id, comparisons, controls, needed, wall, speed, by["sb3"][0].n_timesteps, success, by["sb3"][0].algo)
+    timed = all(r.cpu_seconds is not None for rs in by.values() for r in rs)
+    cpu = {learner: float(np.median([r.cpu_seconds for r in rs])) for learner, rs in by.items() if rs} if timed else None
+    algo = by["sb3"][0].algo
+    return EnvReport(env_id, comparisons, controls, needed, wall, speed, by["sb3"][0].n_timesteps, success, algo, cpu)

@@ -50,7 +50,7 @@ def _format_table(report: EnvReport) -> str:
     }[report.has_power]
     lines.append(
         f"=> ScratchPPO vs SB3 on {report.env_id}: {verdict}{power}; "
-        f"ScratchPPO trains {report.speedup:.1f}x as many steps per second"
+        f"ScratchPPO trains {report.speedup:.1f}x as many steps per {report.speed_unit}"
     )
     return "\n".join(lines)
 
@@ -58,7 +58,9 @@ def _format_table(report: EnvReport) -> str:
 def plot(runs: list[Run], env_id: str, path: Path) -> Path:
     """Learning curves: mean over seeds with a 90% bootstrap band, one line per learner, against timesteps; and,
     when every run recorded its clock, beside it against wall-clock time (each point at the median minute of
-    ``learn()`` at which the seeds reached it), so time-to-score shows."""
+    ``learn()`` at which the seeds reached it), so time-to-score shows. Where every run also recorded its CPU time,
+    each run's clock is scaled by its CPU share (CPU seconds / wall seconds): a one-thread run's time on a core of its
+    own, so runs that shared the machine with other work are not drawn slower than they are."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,6 +68,7 @@ def plot(runs: list[Run], env_id: str, path: Path) -> Path:
 
     env_runs = [r for r in runs if r.env_id == env_id]
     timed = all(r.curve_wall_seconds is not None for r in env_runs)
+    own_core = timed and all(r.cpu_seconds is not None for r in env_runs)
     fig, axes = plt.subplots(1, 2 if timed else 1, figsize=(12.5 if timed else 7, 4.2), squeeze=False)
     labels = {"sb3": "SB3 PPO", "scratch": "ScratchPPO", "control": f"control (ScratchPPO, lr x {CONTROL_LR_FACTOR})"}
     labels = {k: named(v, env_runs[0].algo) for k, v in labels.items()}
@@ -78,14 +81,19 @@ def plot(runs: list[Run], env_id: str, path: Path) -> Path:
         lo, hi = stats.bootstrap_ci(stats.mean_over_seeds, [curves], level=0.90, n_boot=1000)
         xs = [np.array(rs[0].timesteps)]
         if timed:
-            xs.append(np.median([r.curve_wall_seconds for r in rs], axis=0) / 60)
+            share = [(r.cpu_seconds or r.wall_seconds) / r.wall_seconds if own_core else 1.0 for r in rs]
+            xs.append(np.median([np.array(r.curve_wall_seconds) * k for r, k in zip(rs, share, strict=True)], axis=0) / 60)
         for ax, x in zip(axes[0], xs, strict=True):
             ax.plot(x, curves.mean(axis=0), color=colours[learner], label=f"{labels[learner]} ({len(rs)} seeds)")
             ax.fill_between(x, lo, hi, color=colours[learner], alpha=0.25)
     axes[0][0].set_xlabel("timesteps")
     axes[0][0].set_title(f"{env_id}: learning curves, mean and 90% bootstrap band", **({"fontsize": 10} if timed else {}))
     if timed:
-        axes[0][1].set_xlabel("minutes of learn() (median over seeds; one run per core, one thread)")
+        axes[0][1].set_xlabel(
+            "minutes of learn() on a core of its own (wall clock x CPU share; median of seeds)"
+            if own_core
+            else "minutes of learn() (median over seeds; one run per core, one thread)"
+        )
         axes[0][1].set_title(f"{env_id}: the same curves against wall-clock time", fontsize=10)
     for ax in axes[0]:
         ax.set_ylabel("mean training episode return")
@@ -225,9 +233,16 @@ def write_report(
             "",
             "Median per run: "
             + ", ".join(
-                f"{k} {report.wall_seconds[k]:.1f} s ({report.steps_per_second[k]:,.0f} steps/s)" for k in report.wall_seconds
+                f"{k} {report.wall_seconds[k]:.1f} s ({report.steps_per_second[k]:,.0f} steps/s"
+                + (f", {report.cpu_seconds[k]:.0f} CPU s)" if report.cpu_seconds else ")")
+                for k in report.wall_seconds
             )
-            + f"; ScratchPPO {report.speedup:.1f}x SB3's steps per second.",
+            + f"; ScratchPPO {report.speedup:.1f}x SB3's steps per {report.speed_unit}"
+            + (
+                " (one thread a run: the speed on an idle core, whatever else shared the machine)."
+                if report.cpu_seconds
+                else "."
+            ),
             "",
         ]
     lines.append(REASONING)
