@@ -62,6 +62,7 @@ def ppo_loss(
     values, log_prob, entropy, cache = policy.evaluate_with_cache(data.observations, data.actions, **masks)
     n = len(values)
 
+    # --8<-- [start:loss]
     advantages = data.advantages
     if normalize_advantage and n > 1:
         advantages = normalize(advantages)
@@ -83,9 +84,11 @@ def ppo_loss(
 
     entropy_loss = -mean(entropy)
     loss = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
+    # --8<-- [end:loss]
 
     def backprop() -> None:
         """The same terms, differentiated by hand, down to dLoss/dV, dLoss/dlog_prob, dLoss/dH per sample."""
+        # --8<-- [start:loss_backprop]
         # d min(r A, clip(r) A) / dr = A where the unclipped term is the smaller (ties included), else 0;
         # dr / dlog_prob = r.
         g_log_prob = (advantages * (policy_loss_1 <= policy_loss_2)) * (ratio * (-1 / n))
@@ -94,6 +97,7 @@ def ppo_loss(
             g_values *= np.abs(values - data.old_values) <= clip_range_vf
         g_entropy = np.full(n, -ent_coef / n, dtype=values.dtype) if ent_coef else None  # None: no entropy term
         policy.backprop(cache, g_values, g_log_prob, g_entropy)
+        # --8<-- [end:loss_backprop]
 
     ratio_minus_1 = ratio - 1
     return LossTerms(

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 
+# --8<-- [start:clip_grad_norm]
 def clip_grad_norm_(grads: np.ndarray, max_norm: float) -> float:
     """torch.nn.utils.clip_grad_norm_ over all parameters jointly; scales ``grads`` in place, returns the norm before."""
     total_norm = float(np.sqrt(np.dot(grads, grads)))
@@ -25,6 +26,9 @@ def clip_grad_norm_(grads: np.ndarray, max_norm: float) -> float:
     if clip_coef < 1.0:
         grads *= clip_coef
     return total_norm
+
+
+# --8<-- [end:clip_grad_norm]
 
 
 class Adam:
@@ -88,6 +92,7 @@ class Adam:
                 np.multiply(self.params, weight_decay, out=self._decayed_grads)
                 self._decayed_grads += g
                 g = self._decayed_grads
+        # --8<-- [start:adam]
         # m = m + (1 - b1) * (g - m)
         np.subtract(g, m, out=tmp)
         tmp *= 1 - beta1
@@ -106,6 +111,7 @@ class Adam:
         np.divide(m, tmp, out=tmp)
         tmp *= -step_size
         self.params += tmp
+        # --8<-- [end:adam]
 
     # --- torch's state_dict format -------------------------------------------------------------
 

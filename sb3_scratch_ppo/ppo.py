@@ -154,12 +154,9 @@ class ScratchPPO(ModelFiles, TakesGymnasiumVectorEnvs, OnPolicyAlgorithm):
         given = locals()
         named = "learning_rate n_steps batch_size n_epochs gamma gae_lambda clip_range ent_coef vf_coef max_grad_norm"
         check_hyperparameters(**{name: given[name] for name in (*named.split(), "target_kl", "stats_window_size")})
-        self.batch_size = batch_size
-        self.n_epochs = n_epochs
-        self.clip_range = clip_range
-        self.clip_range_vf = clip_range_vf
+        self.batch_size, self.n_epochs, self.target_kl = batch_size, n_epochs, target_kl
+        self.clip_range, self.clip_range_vf = clip_range, clip_range_vf
         self.normalize_advantage = normalize_advantage
-        self.target_kl = target_kl
 
         if _init_setup_model:
             self._setup_model()
@@ -250,6 +247,7 @@ class ScratchPPO(ModelFiles, TakesGymnasiumVectorEnvs, OnPolicyAlgorithm):
                 # Episode statistics: Monitor reports them only on the step that ends an episode.
                 done_idx = np.flatnonzero(dones)
                 self._update_info_buffer([infos[i] for i in done_idx], dones[done_idx])
+                # --8<-- [start:time_limit_bootstrap]
                 # Time-limit bootstrap (SB3 issue #633): a truncated episode's last reward gets
                 # gamma * V(terminal observation), as if the episode went on.
                 truncated = [
@@ -261,6 +259,7 @@ class ScratchPPO(ModelFiles, TakesGymnasiumVectorEnvs, OnPolicyAlgorithm):
                     terminal_obs = stack_observations([infos[i]["terminal_observation"] for i in truncated])
                     check_env_data(terminal_obs, None, self.num_timesteps, what="terminal observation")
                     rewards[truncated] += self.gamma * self.policy.predict_values(self.policy.preprocess(terminal_obs))
+                # --8<-- [end:time_limit_bootstrap]
 
             rollout_buffer.add(n_steps, actions, rewards, self._last_episode_starts, values, log_probs, masks)
             n_steps += 1

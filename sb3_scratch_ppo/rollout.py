@@ -123,6 +123,7 @@ class RolloutStorage(SB3BufferView):
 
     def compute_returns_and_advantage(self, last_values: np.ndarray, dones: np.ndarray) -> None:
         """GAE (see the module docstring) in float32, as SB3's loop computes it; then ``flatten``."""
+        # --8<-- [start:gae]
         next_values = np.concatenate((self.values[1:], last_values[None]), dtype=np.float32)
         next_non_terminal = 1.0 - np.concatenate((self.episode_starts[1:], dones[None]), dtype=np.float32)
         # delta for all t at once; only the recursion over A runs step by step (same float32 operations as SB3's loop).
@@ -136,6 +137,7 @@ class RolloutStorage(SB3BufferView):
             last_gae = delta[t] + coef[t] * last_gae
             advantages[t] = last_gae
         np.add(self.advantages, self.values, out=self.returns)
+        # --8<-- [end:gae]
         self.flatten()
 
     def observation_row(self, t: int) -> np.ndarray | dict[str, np.ndarray]:

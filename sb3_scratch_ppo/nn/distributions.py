@@ -63,6 +63,7 @@ def _sample_categorical(log_p: np.ndarray, rng: np.random.Generator) -> np.ndarr
     return noisy.argmax(axis=0)
 
 
+# --8<-- [start:categorical]
 def _categorical_log_prob_entropy(z: np.ndarray, actions: np.ndarray):
     """log pi(a) and H of the categoricals with logits z (n, B) and actions (B,); the context for backprop."""
     log_p = _log_softmax(z)
@@ -82,6 +83,9 @@ def _categorical_backprop(ctx, g_log_prob: np.ndarray, g_entropy: np.ndarray | N
     g = p * -g_log_prob if g_entropy is None else p * (-g_log_prob - g_entropy * (log_p + entropy))
     g[actions, cols] += g_log_prob
     return g
+
+
+# --8<-- [end:categorical]
 
 
 class Distribution(abc.ABC):
@@ -224,6 +228,7 @@ class DiagGaussian(Distribution):
     def mode(self, out, log_std, latent=None):
         return out
 
+    # --8<-- [start:diag_gaussian]
     def log_prob_entropy(self, out, log_std, actions, latent=None):
         actions = actions.reshape(out.shape)
         inv_var = np.exp(-2.0 * log_std)
@@ -241,6 +246,8 @@ class DiagGaussian(Distribution):
         if g_entropy is not None:
             g_log_std += g_entropy.sum()
         return g_mean, g_log_std
+
+    # --8<-- [end:diag_gaussian]
 
 
 def make_distribution(action_space: spaces.Space):

@@ -189,6 +189,7 @@ class Linear(NamedTuple):
     g_weight: np.ndarray
     g_bias: np.ndarray
 
+    # --8<-- [start:linear]
     def forward(self, x: np.ndarray) -> np.ndarray:
         z = x @ self.weight.T
         z += self.bias
@@ -205,6 +206,8 @@ class Linear(NamedTuple):
         if len(self.weight) == 1:  # one output (value_net): an outer product; BLAS's matmul with K=1 is slow
             return g * self.weight
         return g @ self.weight
+
+    # --8<-- [end:linear]
 
 
 @functools.lru_cache(maxsize=8)
@@ -247,6 +250,7 @@ class MLP:
             x = y
         return x
 
+    # --8<-- [start:mlp_backprop]
     def backprop(self, g: np.ndarray, cache: list, need_input_grad: bool = False) -> np.ndarray | None:
         """Backpropagate dL/d(output) through the cached layers, writing their weight and bias gradients; return
         dL/d(input) if asked (with no layers, the input is the output)."""
@@ -255,6 +259,8 @@ class MLP:
             g_z = self.activation.backprop(step.z, step.y, g)
             g = step.layer.backprop(step.x, g_z, need_input_grad=i > 0 or need_input_grad)
         return g if need_input_grad else None
+
+    # --8<-- [end:mlp_backprop]
 
 
 class Conv2d(NamedTuple):
