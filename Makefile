@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 # Tests run in parallel processes, one per core.
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-fast lint format bench parity parity-mujoco clean
+.PHONY: run test test-fast lint format docs bench parity parity-mujoco clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,9 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	touch $@
 
 # The optional extras are installed too, so that what they enable is tested (Box2D's LunarLander, the Ray backend,
-# Atari games, MiniGrid, rl-baselines3-zoo, MuJoCo, sb3-contrib).
+# Atari games, MiniGrid, rl-baselines3-zoo, MuJoCo, sb3-contrib, the docs site).
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
-	$(PIP) install -e ".[test,parity,cluster,atari,minigrid,zoo,mujoco,contrib]"
+	$(PIP) install -e ".[test,parity,cluster,atari,minigrid,zoo,mujoco,contrib,docs]"
 	touch $@
 
 run: $(VENV)/.installed
@@ -68,7 +68,7 @@ bench: $(VENV)/.installed-test
 # CnnPolicy and MultiInputPolicy (sb3_scratch_ppo/zoo/configs/observations.yml), and the masked tasks,
 # sb3-contrib's MaskablePPO against ScratchMaskablePPO (configs/maskable.yml; minutes).
 # Results in docs/parity/results.json are reused, so an interrupted run continues where it stopped.
-# With RAY_ADDRESS set, the runs go to that Ray cluster (README, "Reward parity on a cluster").
+# With RAY_ADDRESS set, the runs go to that Ray cluster (docs/guides/parity-suite.md, "On a Ray cluster").
 PARITY_SEEDS ?= auto
 PARITY_DIR ?= docs/parity
 parity: $(VENV)/.installed-test
@@ -88,5 +88,9 @@ parity-mujoco: $(VENV)/.installed-test
 		--seeds $(PARITY_SEEDS) $(if $(PARITY_BUDGET),--budget-minutes $(PARITY_BUDGET)) \
 		--results $(PARITY_DIR)/mujoco.json --report $(PARITY_DIR)/mujoco.md
 
+# The documentation site (mkdocs.yml) into site/; --strict: a broken link, snippet or API reference fails it.
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info site

@@ -16,6 +16,7 @@ EXTRAS = {
     "Box2D": "parity",
     "mujoco": "mujoco",
     "sb3_contrib": "contrib",
+    "mkdocs": "docs",
 }
 
 

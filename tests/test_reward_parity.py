@@ -3,7 +3,7 @@
 Zoo CartPole-v1 config (1e5 steps). SB3's PPO on CartPole-v1 is the reference for both
 ScratchPPO on CartPole-v1 and ScratchPPO on ScratchCartPole-v0: the two envs are identical step
 for step (tests/test_cartpole_parity.py), and two SB3 runs on ScratchCartPole-v0 here show SB3
-learns bit-identically on both. Seeds: with the AUC's seed-to-seed spread (README, "Reward parity")
+learns bit-identically on both. Seeds: with the AUC's seed-to-seed spread (docs/guides/parity-suite.md)
 and a 10% margin, equivalent learners pass reliably from about 30 seeds each (stats.seeds_needed);
 the negative control (learning rate / 100) needs few. The same runs show ScratchPPO solves the task:
 its final deterministic evaluation reaches CartPole's threshold, 475, on most seeds.

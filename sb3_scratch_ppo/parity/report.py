@@ -141,7 +141,7 @@ def _ci(c: stats.Comparison) -> str:
 
 
 def summary_table(reports: list[EnvReport]) -> list[str]:
-    """One row per env: the verdicts at a glance (the README shows the same table)."""
+    """One row per env: the verdicts at a glance (the README shows a shorter one: tools/readme_tables.py)."""
     algo = reports[0].algo if reports else "ppo"
     return [named(line, algo) for line in _summary_table(reports)]
 
