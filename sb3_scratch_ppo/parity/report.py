@@ -191,8 +191,10 @@ def write_report(
         for e in waiting
         if e not in (skipped or {})
     ]
+    if lines[-1]:  # a paragraph of "Not run" / "Not compared yet" lines ends before what follows
+        lines.append("")
     if table := published_table(runs, [r.env_id for r in reports]):
-        lines += ["", *table]
+        lines += table
     for report in reports:
         env_id = report.env_id
         png = plot(runs, env_id, out.parent / f"parity_{env_id}.png")
