@@ -54,7 +54,7 @@ def test_cli_writes_table_report_plot_and_extends_results(tmp_path):
     summary = report.split("## CartPole-v1")[0]  # the summary table opens the report, one row per env
     assert "| env | seeds (SB3 / ours) |" in summary and "| CartPole-v1 | 2 / 2 |" in summary
     assert "Seeds whose final evaluation reaches the reward threshold (475)" in report
-    assert "x SB3's steps per second" in report
+    assert "x SB3's steps per CPU second" in report  # new runs record their CPU time
     assert (tmp_path / "parity_CartPole-v1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]
     expected = [(name, s) for name in ("control", "sb3", "scratch") for s in (0, 1)]
