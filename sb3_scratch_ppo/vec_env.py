@@ -81,6 +81,16 @@ class VectorEnvAdapter(VecEnv):
                     "on the step an episode ends; make it with autoreset_mode=AutoresetMode.SAME_STEP, or with "
                     "gym.make_vec(..., vectorization_mode='sync'), or use sb3_scratch_ppo's make_vec_env"
                 )
+            wrapper = vector_env
+            while isinstance(wrapper, gym.vector.VectorWrapper):
+                if type(wrapper).__name__ in ("NormalizeReward", "NormalizeObservation"):  # statistics of all envs
+                    raise ValueError(
+                        f"{type(wrapper).__name__} keeps statistics of all envs together and cannot take the reset of one "
+                        f"env alone (NormalizeReward would clear the others'), which autoreset mode {self.mode.name} needs "
+                        "here; make the env with autoreset_mode=AutoresetMode.SAME_STEP where the wrapper takes it "
+                        "(NormalizeReward does), or use SB3's VecNormalize"
+                    )
+                wrapper = wrapper.env
         self.vector_env = vector_env
         super().__init__(vector_env.num_envs, vector_env.single_observation_space, vector_env.single_action_space)
         self.t_start = time.time()

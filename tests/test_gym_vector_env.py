@@ -172,6 +172,32 @@ def test_what_cannot_be_adapted_is_refused_with_the_way_out():
         ScratchPPO("MlpPolicy", wrapped)
 
 
+def test_wrappers_with_statistics_of_all_envs_are_refused_where_one_env_resets_alone():
+    """NEXT_STEP: the adapter resets an env alone when its episode ends. NormalizeReward's reset clears every env's
+    running return (shown here), so it would silently corrupt the others'; NormalizeObservation refuses partial resets
+    only when the first one comes, mid-training. Both are refused up front. SAME_STEP needs no partial reset: there
+    NormalizeReward trains (NormalizeObservation refuses that mode itself), as does RecordEpisodeStatistics (which
+    handles reset_mask) in NEXT_STEP."""
+    from gymnasium.vector import AutoresetMode
+    from gymnasium.wrappers.vector import NormalizeObservation, NormalizeReward, RecordEpisodeStatistics
+
+    normalized = NormalizeReward(gym.make_vec("Pendulum-v1", num_envs=2, vectorization_mode="sync"))
+    normalized.reset(seed=0)
+    normalized.step(normalized.action_space.sample())
+    assert (normalized.accumulated_reward != 0).all()
+    normalized.reset(options={"reset_mask": np.array([True, False])})
+    assert (normalized.accumulated_reward == 0).all()  # env 1 was not reset, yet its running return is gone
+    for wrapper in (NormalizeReward, NormalizeObservation):
+        env = wrapper(gym.make_vec("Pendulum-v1", num_envs=2, vectorization_mode="sync"))
+        with pytest.raises(ValueError, match=rf"{wrapper.__name__} keeps statistics of all envs together .*SAME_STEP"):
+            ScratchPPO("MlpPolicy", env)
+    same_step = {"autoreset_mode": AutoresetMode.SAME_STEP}
+    env = NormalizeReward(gym.make_vec("Pendulum-v1", num_envs=2, vectorization_mode="sync", vector_kwargs=same_step))
+    ScratchPPO("MlpPolicy", env, n_steps=128, batch_size=64, seed=0).learn(512)  # 2 episode ends of 200 steps each
+    env = RecordEpisodeStatistics(gym.make_vec("Pendulum-v1", num_envs=2, vectorization_mode="sync"))
+    ScratchPPO("MlpPolicy", env, n_steps=128, batch_size=64, seed=0).learn(512)
+
+
 def test_negative_control_an_env_reset_a_step_late_is_caught(monkeypatch):
     """The comparison has teeth: an adapter that leaves NEXT_STEP's late reset as it is (returns the last
     observation on the step an episode ends, as Gymnasium does) fails it."""
