@@ -163,3 +163,25 @@ def test_sb3s_train_eval_mode_tests_with_a_numpy_extractor(monkeypatch, test, en
     monkeypatch.setitem(module.CLONE_HELPERS, module.PPO, clone_on_policy_batch_norm)
     monkeypatch.setitem(module.CLONE_HELPERS, ScratchPPO, clone_on_policy_batch_norm)
     getattr(module, test)(ScratchPPO, env_id)
+
+
+@pytest.mark.slow
+def test_sb3_contribs_maskable_train_eval_mode_test_with_a_numpy_extractor(monkeypatch):
+    """sb3-contrib's test_ppo_mask_train_eval_mode, unchanged, with ScratchMaskablePPO and the NumPy extractor in place
+    of MaskablePPO and its torch one (the one test of sb3-contrib's MaskablePPO suite that fails as it is written:
+    tests/sb3_contrib_expected_failures.txt)."""
+    from sb3_scratch_ppo import ScratchMaskablePPO
+    from tests.extras import require
+    from tests.test_custom_policy import sb3_test_module
+
+    require("sb3_contrib")
+    module = sb3_test_module("test_train_eval_mode", suite="contrib")
+    monkeypatch.setattr(module, "MaskablePPO", ScratchMaskablePPO)
+    monkeypatch.setattr(module, "FlattenBatchNormDropoutExtractor", FlattenBatchNormDropoutExtractor)
+
+    def clone_on_policy_batch_norm(model):
+        extractor = model.policy.features_extractor
+        return torch.tensor(np.array(extractor.beta)), torch.tensor(np.array(extractor.running_mean))
+
+    monkeypatch.setattr(module, "clone_on_policy_batch_norm", clone_on_policy_batch_norm)
+    module.test_ppo_mask_train_eval_mode()

@@ -59,13 +59,13 @@ def test_an_overridden_forward_is_what_rollouts_run(n_envs):
     assert len(np.unique(control.values)) > 1  # the negative control: a plain policy's values vary
 
 
-def sb3_test_module(name: str):
-    """A test module of SB3's own suite (its sdist's tests/, fetched once into the venv)."""
+def sb3_test_module(name: str, suite: str = "sb3"):
+    """A test module of SB3's own suite, or sb3-contrib's (its sdist's tests/, fetched once into the venv)."""
     sys.path.insert(0, str(ROOT / "tools"))
     import sb3_own_tests
 
-    folder = sb3_own_tests.sb3_tests(Path(sys.prefix) / "sb3-own-tests")
-    spec = importlib.util.spec_from_file_location(f"sb3_own_{name}", folder / f"{name}.py")
+    folder = sb3_own_tests.sb3_tests(Path(sys.prefix) / "sb3-own-tests", sb3_own_tests.SUITES[suite])
+    spec = importlib.util.spec_from_file_location(f"{suite}_own_{name}", folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,7 +1,8 @@
 """Stable-Baselines3's own test suite with ScratchPPO in place of its PPO (tools/sb3_own_tests.py): of the tests of
 SB3's suite that build a PPO, every one that SB3's PPO passes passes with ScratchPPO, except those listed in
 tests/sb3_expected_failures.txt with their reasons; an expected failure that starts to pass fails this test too, so
-the list only shrinks. SB3's tests come from its sdist on the package index, for the installed version."""
+the list only shrinks. The same for sb3-contrib's MaskablePPO tests with ScratchMaskablePPO (--suite contrib,
+tests/sb3_contrib_expected_failures.txt). SB3's tests come from its sdist on the package index, for the installed version."""
 
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def test_the_comparison_flags_new_failures_passing_expected_ones_and_ignores_sb3
     monkeypatch.setattr(
         sb3_own_tests,
         "expected_failures",
-        lambda: {"tests/test_x.py::t_listed[PPO]": "a reason", "tests/test_x.py::t_fixed[PPO]": "fixed since"},
+        lambda suite: {"tests/test_x.py::t_listed[PPO]": "a reason", "tests/test_x.py::t_fixed[PPO]": "fixed since"},
     )
     sb3 = results(
         **{
@@ -75,6 +76,24 @@ def test_sb3s_own_ppo_tests_pass_with_scratch_ppo_but_the_listed_ones():
     counts = dict(item.split(": ") for item in line.split(", "))
     assert int(counts["SB3 PPO passed"]) >= 100, report  # SB3 2.9.2: 100 of its tests build a PPO
     assert int(counts["ScratchPPO failed"]) == int(counts["expected failures"]), report
+
+
+@pytest.mark.slow  # two runs of sb3-contrib's 23 MaskablePPO tests: about 4 minutes
+def test_sb3_contribs_own_maskable_ppo_tests_pass_with_scratch_maskable_ppo_but_the_listed_ones():
+    pytest.importorskip("sb3_contrib", reason="sb3-contrib's tests need the contrib extra: pip install .[contrib]")
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "sb3_own_tests.py"), "--suite", "contrib"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    report = out.stdout + out.stderr[-3000:]
+    assert out.returncode == 0, report
+    assert "scratch (sb3_scratch_ppo.maskable.ScratchMaskablePPO):" in report, report
+    [line] = [line for line in out.stdout.splitlines() if line.startswith("built a MaskablePPO: ")]
+    counts = dict(item.split(": ") for item in line.split(", "))
+    assert int(counts["MaskablePPO passed"]) >= 20, report  # sb3-contrib 2.9.2: 23 of its tests build a MaskablePPO
+    assert int(counts["ScratchMaskablePPO failed"]) == int(counts["expected failures"]), report
 
 
 def _fetch(cache: str) -> int:
