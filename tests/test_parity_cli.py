@@ -114,6 +114,25 @@ def test_equivalence_without_power_is_inconclusive():
     assert parity.analyse(runs, "MountainCarContinuous-v0").verdict == "equivalent"
 
 
+def test_a_reference_mean_near_zero_is_named_not_given_billions_of_seeds():
+    """The margin is 10% of |mean(SB3)|: where that mean is about 0 (Taxi-v4's final return), no feasible number of
+    seeds meets it, and the report says so instead of a count in the billions (or 0, for a zero margin). Here auc
+    and final are the same numbers."""
+    from sb3_scratch_ppo import parity
+
+    around_zero = [-8.0, 8.0] * 10  # mean 0: margin 0
+    report = parity.analyse(
+        _runs("sb3", around_zero, 1.0) + _runs("scratch", around_zero[::-1], 1.0), "MountainCarContinuous-v0"
+    )
+    assert report.verdict == "inconclusive" and report.seeds_needed["final"] == 0  # a zero margin: no count at all
+    assert "(needs over 10,000 seeds: auc's margin, 0.0, is too narrow for its spread)" in parity.summary_table([report])[-1]
+    nearly = [-8.0, 8.01] * 10  # mean 0.005: margin 0.0005, about a billion seeds
+    report = parity.analyse(_runs("sb3", nearly, 1.0) + _runs("scratch", nearly[::-1], 1.0), "MountainCarContinuous-v0")
+    assert report.seeds_needed["final"] > 10**8
+    row = parity.summary_table([report])[-1]
+    assert "(needs over 10,000 seeds: auc's margin, 0.0, is too narrow for its spread)" in row, row
+
+
 def test_maskable_algo_runs_maskable_ppo_against_ours_and_keeps_its_own_results(tmp_path):
     """--algo maskable_ppo: sb3-contrib's MaskablePPO is the reference, against ScratchMaskablePPO and its control;
     the report names them; a results file of one algo refuses runs of the other."""

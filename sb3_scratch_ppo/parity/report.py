@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,24 @@ REASONING = """\
 """
 
 
+# Past this, "needs N seeds" says only that the margin is too narrow for the spread: with the margin 10% of
+# |mean(SB3)|, a reference mean near 0 (SimpleMultiObs-v0's auc, Taxi-v4's final) asks for billions.
+FEASIBLE_SEEDS = 10_000
+
+
+def _seeds(n: int) -> str:
+    """stats.seeds_needed's count; 0 is its answer to a zero margin, which no number of seeds meets."""
+    return f"{n:,}" if 0 < n <= FEASIBLE_SEEDS else f"over {FEASIBLE_SEEDS:,}"
+
+
+def _needs(r: EnvReport) -> str:
+    metric, n = max(r.seeds_needed.items(), key=lambda item: item[1] or math.inf)
+    if 0 < n <= FEASIBLE_SEEDS:
+        return f"needs ~{n:,} seeds"
+    margin = next(c.margin for c in r.comparisons if c.metric == metric)
+    return f"needs {_seeds(n)} seeds: {metric}'s margin, {margin:.1f}, is too narrow for its spread"
+
+
 def _ci(c: stats.Comparison) -> str:
     return f"[{c.ci[0]:+.1f}, {c.ci[1]:+.1f}] ({c.margin:.1f}): {c.verdict}"
 
@@ -158,9 +177,7 @@ def _summary_table(reports: list[EnvReport]) -> list[str]:
         control = {True: "rejected", False: "NOT rejected", None: "not run"}[r.has_power]
         verdict = f"**{r.verdict}**"
         if r.verdict == "inconclusive":
-            verdict += (
-                " (the control passes too: no power)" if r.equivalent else f" (needs ~{max(r.seeds_needed.values()):,} seeds)"
-            )
+            verdict += " (the control passes too: no power)" if r.equivalent else f" ({_needs(r)})"
         lines.append(
             f"| {r.env_id} | {auc.n_ref} / {auc.n_ours} | {auc.mean_ref:.1f} / {auc.mean_ours:.1f} | {_ci(auc)} "
             f"| {final.mean_ref:.1f} / {final.mean_ours:.1f} | {_ci(final)} | {solved} | {control} "
@@ -221,7 +238,7 @@ def write_report(
             "",
             f"Verdict: {verdict}; negative control rejected: {power}. "
             f"Seeds run: {report.comparisons[0].n_ours}; seeds needed from the measured spread: "
-            + ", ".join(f"{m} {n}" for m, n in report.seeds_needed.items())
+            + ", ".join(f"{m} {_seeds(n)}" for m, n in report.seeds_needed.items())
             + ".",
         ]
         if (s := report.success) is not None:
