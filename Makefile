@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 # Tests run in parallel processes, one per core.
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-fast lint format docs bench parity parity-mujoco clean
+.PHONY: run test test-fast lint format docs screenshots bench parity parity-mujoco clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,16 @@ parity-mujoco: $(VENV)/.installed-test
 # The documentation site (mkdocs.yml) into site/; --strict: a broken link, snippet or API reference fails it.
 docs: $(VENV)/.installed-test
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+# The built home page and learner page as PNGs in docs/screenshots/, with Debian's headless Chromium (apt install
+# chromium; not installed by set-up).
+SCREENSHOT_PAGES ?= index ppo-from-scratch
+screenshots: docs
+	for page in $(SCREENSHOT_PAGES); do \
+		chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking --disable-sync \
+			--user-data-dir=$$(mktemp -d) --window-size=1600,1500 --screenshot=docs/screenshots/$$page.png \
+			file://$(CURDIR)/site/$$page.html || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build *.egg-info site
