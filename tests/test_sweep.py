@@ -130,6 +130,14 @@ def test_budget_starts_only_runs_that_should_end_within_it(tmp_path):
     assert len(rows(results)) == N_TASKS
 
 
+def test_past_the_budget_no_run_starts_even_one_with_no_time_on_record():
+    from sb3_scratch_ppo.parity.sweep import _within
+
+    now = time.monotonic()
+    assert _within(now + 3600, [])(("Ant-v4", "scratch", 0))  # no time on record: it starts while there is time
+    assert not _within(now - 1, [])(("Ant-v4", "scratch", 0))  # the budget is spent: nothing starts
+
+
 def test_budget_needs_the_local_backend(tmp_path):
     with pytest.raises(ValueError, match="budget_minutes: the ray backend cannot hold runs back"):
         sweep.run_all(sweep.plan(["CartPole-v1"], 1), tmp_path / "r.json", progress=False, backend="ray", budget_minutes=1)
