@@ -1,8 +1,8 @@
-"""The README's two summary tables, generated from the files the parity sweeps and the benchmarks write, so they
-cannot drift from what was measured:
+"""The README's two summary tables, and docs/parity/report.md's summary of the other sweeps, generated from the files
+the parity sweeps and the benchmarks write, so they cannot drift from what was measured:
 
-    python tools/readme_tables.py            # rewrite the tables in README.md (between their markers)
-    python tools/readme_tables.py --check    # exit 1 if README.md's tables differ from the results (a test runs it)
+    python tools/readme_tables.py            # rewrite the tables in README.md (between their markers) and report.md's
+    python tools/readme_tables.py --check    # exit 1 if either differs from the results (a test runs it)
 
 Parity: one row per entry of each shared config, its verdict from ``parity.analyse`` over the runs in
 ``docs/parity/*.json`` (entries without runs on both sides yet say so). Speed: ``benchmarks/results/configs.md``'s
@@ -18,28 +18,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-# (results file, config file in sb3_scratch_ppo/zoo/configs): the sweeps `make parity` and `make parity-mujoco` run.
-SWEEPS = [
-    ("docs/parity/results.json", "ppo.yml"),
-    ("docs/parity/observations.json", "observations.yml"),
-    ("docs/parity/maskable.json", "maskable.yml"),
-    ("docs/parity/mujoco.json", "mujoco.yml"),
-]
+PARITY = ROOT / "docs/parity"
 
 
 def parity_table() -> list[str]:
     from sb3_scratch_ppo import parity, zoo
+    from sb3_scratch_ppo.parity.overview import SWEEPS
 
     lines = [
         "| task | policy | against | seeds a side | auc | final return | negative control | verdict | speed |",
         "|---|---|---|---:|---|---|---|---|---:|",
     ]
-    for results, config in SWEEPS:
-        runs = parity.load_results(ROOT / results)
+    for results, (config, algo, _, _) in SWEEPS.items():
+        runs = parity.load_results(PARITY / results)
         for env_id, entry in zoo.read_entries(zoo.CONFIGS / config).items():
             policy = entry.get("policy", "MlpPolicy") + (" (gSDE)" if entry.get("use_sde") else "")
             mine = [r for r in runs if r.env_id == env_id]
-            reference = parity.ALGORITHMS[mine[0].algo if mine else "maskable_ppo" if config == "maskable.yml" else "ppo"][0]
+            reference = parity.ALGORITHMS[algo][0]
             against = f"{reference} ({config})"
             counts = [sum(r.learner == k for r in mine) for k in ("sb3", "scratch")]
             if min(counts) < 2:
@@ -91,14 +86,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if README.md's tables are not what the results say")
     args = parser.parse_args()
-    text = README.read_text()
-    new = render(text)
-    if args.check:
-        if new != text:
-            print("README.md's tables differ from the results: run python tools/readme_tables.py", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(new)
+    from sb3_scratch_ppo.parity import overview
+
+    report = PARITY / "report.md"
+    stale = []
+    for path, new in ((README, render(README.read_text())), (report, overview.rewrite(report))):
+        if new != path.read_text():
+            stale.append(path.relative_to(ROOT))
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        stale_files = ", ".join(map(str, stale))
+        print(f"{stale_files}: the tables differ from the results: run python tools/readme_tables.py", file=sys.stderr)
+        return 1
     return 0
 
 

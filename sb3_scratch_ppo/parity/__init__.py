@@ -20,9 +20,10 @@ Metrics, per run: ``auc`` (mean of the learning curve: how fast it learns) and `
 
 The wing's modules: ``run.py`` (one run of one learner on one seed: ``Run``, ``run_one``), ``results.py`` (the
 results file, extended atomically), ``analysis.py`` (``analyse``: the verdicts per env), ``report.py`` (tables, plots,
-the Markdown report), ``published.py`` (the zoo's and CleanRL's MuJoCo numbers beside the runs), ``stats.py``
-(bootstrap intervals, equivalence), ``sweep.py`` (the tasks, here or on Ray) and ``cli.py`` (the ``parity``
-subcommand). Only ``__main__`` imports this wing; the learner never does.
+the Markdown report), ``overview.py`` (every sweep's summary in the classic configs' report), ``published.py`` (the
+zoo's and CleanRL's MuJoCo numbers beside the runs), ``stats.py`` (bootstrap intervals, equivalence), ``sweep.py``
+(the tasks, here or on Ray) and ``cli.py`` (the ``parity`` subcommand). Only ``__main__`` imports this wing;
+the learner never does.
 """
 
 from sb3_scratch_ppo.parity.analysis import REWARD_THRESHOLDS, EnvReport, SuccessRate, analyse, reward_threshold

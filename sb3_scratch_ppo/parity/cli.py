@@ -11,7 +11,16 @@ from pathlib import Path
 import gymnasium as gym
 
 from sb3_scratch_ppo import zoo
-from sb3_scratch_ppo.parity import ALGORITHMS, LEARNERS, PILOT_SEEDS, format_table, summary_table, sweep, write_report
+from sb3_scratch_ppo.parity import (
+    ALGORITHMS,
+    LEARNERS,
+    PILOT_SEEDS,
+    format_table,
+    overview,
+    summary_table,
+    sweep,
+    write_report,
+)
 
 
 def add_parser(sub) -> None:
@@ -96,6 +105,8 @@ def parity(args: argparse.Namespace, argv: list[str]) -> None:
         algo=args.algo,
     )
     reports = write_report(runs, runnable, args.report, args.margin, skipped)
+    if args.results.name == overview.MAIN:  # the classic configs' report also shows the sweeps beside it
+        args.report.write_text(overview.rewrite(args.report, args.margin))
     for report in reports:
         print()
         print(format_table(report))
