@@ -138,6 +138,21 @@ def test_past_the_budget_no_run_starts_even_one_with_no_time_on_record():
     assert not _within(now - 1, [])(("Ant-v4", "scratch", 0))  # the budget is spent: nothing starts
 
 
+def test_the_budget_judges_later_runs_by_the_ones_this_sweep_finished(tmp_path, monkeypatch):
+    """A first run with no time on record starts; once it has finished (taking 3 hours, more than the budget), the
+    next run of the same env and learner does not, nor does any after it (a fake backend that runs in order)."""
+
+    def in_order(tasks, workers, *args, fits):
+        for env_id, learner, seed in tasks:
+            if fits((env_id, learner, seed)):
+                yield parity.Run(env_id, learner, seed, 1024, [1024], [1.0], 1.0, [1.0], wall_seconds=3 * 3600.0)
+
+    monkeypatch.setitem(sweep.BACKENDS, "local", in_order)
+    tasks = sweep.plan(["CartPole-v1"], 3, ("sb3",))
+    runs = sweep.run_all(tasks, tmp_path / "r.json", n_timesteps=1024, progress=False, budget_minutes=60)
+    assert [(r.learner, r.seed) for r in runs] == [("sb3", 0)]
+
+
 def test_budget_needs_the_local_backend(tmp_path):
     with pytest.raises(ValueError, match="budget_minutes: the ray backend cannot hold runs back"):
         sweep.run_all(sweep.plan(["CartPole-v1"], 1), tmp_path / "r.json", progress=False, backend="ray", budget_minutes=1)

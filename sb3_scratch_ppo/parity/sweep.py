@@ -122,8 +122,8 @@ def run_all(
     run into it as it finishes.
 
     With ``budget_minutes`` (local backend), a run starts only if it should end within the budget, judged by the
-    median time of the runs of the same env and learner already in the file (a first run always starts): the
-    sweep stops with no run cut short, and the same command continues it."""
+    median time of the runs of the same env and learner in the file or finished since (a first run starts while the
+    budget lasts): the sweep stops with no run cut short, and the same command continues it."""
     runs = load_results(results_path)
     if others := sorted({r.algo for r in runs} - {algo}):
         raise ValueError(f"results: {results_path} holds runs of {others[0]}, not {algo}: give each algo its own file")
@@ -139,11 +139,11 @@ def run_all(
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {sorted(BACKENDS)}, got {backend!r}")
     print(f"{len(todo)} runs to do on the {backend} backend; {len(set(tasks)) - len(todo)} already in {results_path}")
-    options = {}
+    options, timed = {}, [r for r in runs if r.algo == algo]
     if budget_minutes is not None:
         if backend != "local":
             raise ValueError(f"budget_minutes: the {backend} backend cannot hold runs back; use the local backend")
-        options["fits"] = _within(time.monotonic() + 60 * budget_minutes, [r for r in runs if r.algo == algo])
+        options["fits"] = _within(time.monotonic() + 60 * budget_minutes, timed)
     bar = None
     if progress:
         from tqdm.rich import tqdm
@@ -151,6 +151,7 @@ def run_all(
         bar = tqdm(total=len(todo), desc=f"parity runs ({backend})")
     for run in BACKENDS[backend](todo, workers, n_timesteps, config_path, command, algo, **options):
         runs = merge_results(results_path, [run])
+        timed.append(run)  # the budget judges the next tasks by this run's time too
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -162,8 +163,9 @@ def run_all(
 
 def _within(deadline: float, runs: list[Run]):
     """Whether a task, started now, should end by the deadline (time.monotonic()), judged by the median wall
-    time of the finished runs of its env and learner; a task with none starts while the deadline is ahead (not
-    after it: a sweep ran Ant-v4 runs with no time on record half an hour past its budget)."""
+    time of the finished runs of its env and learner in ``runs`` (read at each call: the sweep appends the runs that
+    finish); a task with none starts while the deadline is ahead (not after it: a sweep ran Ant-v4 runs with no time
+    on record half an hour past its budget)."""
     import statistics
 
     def fits(task) -> bool:
