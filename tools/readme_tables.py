@@ -84,7 +84,7 @@ def render(text: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md's tables are not what the results say")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a table is not what the results say")
     args = parser.parse_args()
     from sb3_scratch_ppo.parity import overview
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from sb3_scratch_ppo import zoo
 from sb3_scratch_ppo.parity.analysis import analyse
 from sb3_scratch_ppo.parity.published import published_table
-from sb3_scratch_ppo.parity.report import named, summary_table
+from sb3_scratch_ppo.parity.report import named, not_compared, summary_table
 from sb3_scratch_ppo.parity.results import load_results
 
 # results file -> (its config in sb3_scratch_ppo/zoo/configs, its algo (parity.ALGORITHMS), its title, its report):
@@ -46,19 +46,12 @@ def other_sweeps(folder: Path, rel_margin: float = 0.1) -> list[str]:
     for name, config, algo, title, report in sweeps:
         runs = load_results(folder / name)
         env_ids = list(zoo.read_entries(zoo.CONFIGS / config))
-        counts = {e: [sum(r.env_id == e and r.learner == k for r in runs) for k in ("sb3", "scratch")] for e in env_ids}
-        compared = [e for e in env_ids if min(counts[e]) >= 2]
+        waiting = not_compared(runs, env_ids)
+        compared = [e for e in env_ids if e not in waiting]
         lines += [f"### {title} ([{report}]({report}), from {name})", ""]
         lines += summary_table([analyse(runs, e, rel_margin) for e in compared]) if compared else []
-        waiting = [
-            named(
-                f"Not compared yet: {e}: {counts[e][0]} SB3 and {counts[e][1]} ScratchPPO runs so far (2 of each needed).",
-                algo,
-            )
-            for e in env_ids
-            if e not in compared
-        ]
-        lines += ["", *waiting] if compared and waiting else waiting
+        said = [named(line, algo) for line in waiting.values()]
+        lines += ["", *said] if compared and said else said
         lines.append("")
         if published := published_table(runs, compared):
             lines += [f"#### {title}: against the published tables", *published[1:]]

@@ -186,12 +186,21 @@ def _summary_table(reports: list[EnvReport]) -> list[str]:
     return lines
 
 
+def not_compared(runs: list[Run], env_ids: list[str]) -> dict[str, str]:
+    """The envs with fewer than 2 runs of either learner (too few to compare), each with its line for the report."""
+    counts = {e: [sum(r.env_id == e and r.learner == k for r in runs) for k in ("sb3", "scratch")] for e in env_ids}
+    return {
+        e: f"Not compared yet: {e}: {n_ref} SB3 and {n_ours} ScratchPPO runs so far (2 of each needed)."
+        for e, (n_ref, n_ours) in counts.items()
+        if min(n_ref, n_ours) < 2
+    }
+
+
 def write_report(
     runs: list[Run], env_ids: list[str], out: Path, rel_margin: float = 0.1, skipped: dict[str, str] | None = None
 ) -> list[EnvReport]:
     out.parent.mkdir(parents=True, exist_ok=True)
-    counts = {e: {k: sum(r.env_id == e and r.learner == k for r in runs) for k in ("sb3", "scratch")} for e in env_ids}
-    waiting = [e for e in env_ids if min(counts[e].values()) < 2]
+    waiting = not_compared(runs, env_ids)
     reports = [analyse(runs, env_id, rel_margin) for env_id in env_ids if env_id not in waiting]
     lines = [
         "# Reward parity: ScratchPPO vs SB3 PPO",
@@ -203,11 +212,7 @@ def write_report(
         "",
     ]
     lines += [f"Not run: {env_id}: {why}" for env_id, why in (skipped or {}).items()]
-    lines += [
-        f"Not compared yet: {e}: {counts[e]['sb3']} SB3 and {counts[e]['scratch']} ScratchPPO runs so far (2 of each needed)."
-        for e in waiting
-        if e not in (skipped or {})
-    ]
+    lines += [line for e, line in waiting.items() if e not in (skipped or {})]
     if lines[-1]:  # a paragraph of "Not run" / "Not compared yet" lines ends before what follows
         lines.append("")
     if table := published_table(runs, [r.env_id for r in reports]):
