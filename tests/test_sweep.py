@@ -138,6 +138,23 @@ def test_past_the_budget_no_run_starts_even_one_with_no_time_on_record():
     assert not _within(now - 1, [])(("Ant-v4", "scratch", 0))  # the budget is spent: nothing starts
 
 
+def test_an_envs_first_run_is_judged_by_the_longest_run_of_its_learner():
+    """No time on record for HalfCheetah's SB3 runs: the longest SB3 run on any env (an hour) is the guess, so with
+    half an hour left it does not start; ScratchPPO's (its longest: 10 minutes) does; a learner with no run at all
+    starts while there is time."""
+    from sb3_scratch_ppo.parity.sweep import _within
+
+    def ran(env_id, learner, minutes):
+        return parity.Run(env_id, learner, 0, 1024, [1024], [1.0], 1.0, [1.0], wall_seconds=60.0 * minutes)
+
+    on_record = [ran("Ant-v4", "sb3", 60), ran("Hopper-v4", "sb3", 30), ran("Ant-v4", "scratch", 10)]
+    fits = _within(time.monotonic() + 30 * 60, on_record)
+    assert not fits(("HalfCheetah-v4", "sb3", 0))
+    assert fits(("HalfCheetah-v4", "scratch", 0))
+    assert fits(("HalfCheetah-v4", "control", 0))
+    assert not fits(("Hopper-v4", "sb3", 1))  # its own env's time (30 minutes) is the guess, not the longest
+
+
 def test_the_budget_judges_later_runs_by_the_ones_this_sweep_finished(tmp_path, monkeypatch):
     """A first run with no time on record starts; once it has finished (taking 3 hours, more than the budget), the
     next run of the same env and learner does not, nor does any after it (a fake backend that runs in order)."""

@@ -53,7 +53,8 @@ def add_parser(sub) -> None:
         type=float,
         default=None,
         help="local backend: start a run only if it should end within this many minutes (judged by the median time "
-        "of the same env and learner's finished runs); the same command continues the sweep later",
+        "of the same env and learner's finished runs, or for an env's first run the longest of that learner's); "
+        "the same command continues the sweep later",
     )
     cmd.add_argument("--margin", type=float, default=0.1, help="equivalence margin, as a fraction of |mean(SB3)|")
     cmd.add_argument("--timesteps", type=int, default=None, help="default: each entry's n_timesteps")
