@@ -172,9 +172,11 @@ def _within(deadline: float, runs: list[Run]):
     def fits(task) -> bool:
         env_id, learner, _ = task
         seconds = [r.wall_seconds for r in runs if (r.env_id, r.learner) == (env_id, learner)]
-        if not seconds:
-            seconds = [max((r.wall_seconds for r in runs if r.learner == learner), default=0.0)]
-        return time.monotonic() + statistics.median(seconds) < deadline
+        if seconds:
+            guess = statistics.median(seconds)
+        else:
+            guess = max((r.wall_seconds for r in runs if r.learner == learner), default=0.0)
+        return time.monotonic() + guess < deadline
 
     return fits
 
