@@ -2,14 +2,18 @@
 any moment resumes to the same file, and the Ray backend (a real local Ray instance on loopback) gives the same
 rows as the local process pool. Tiny runs (CartPole-v1, 1,024 steps)."""
 
+import contextlib
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -213,6 +217,57 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def ray_head(ray_bin: Path, port: int, env: dict) -> Iterator[int]:
+    """A Ray head on loopback in a process group and a temporary folder of its own (the group's id given), and on
+    exit that group killed (the GCS, raylet, agents and monitors `ray start` leaves running) and the folder removed
+    (with the address file a later ``ray.init()`` would otherwise try to join); nothing else is touched. Not
+    `ray stop --force`: it SIGKILLs every process on the machine whose command line holds one of Ray's names, and
+    "monitor.py" is in SB3's tests/test_vec_monitor.py, so it killed tests/test_sb3_own_suite.py's run of SB3's tests
+    beside this one (exit -9)."""
+    temp_dir = tempfile.mkdtemp(prefix="ray")  # short: Ray's Unix socket paths in it must fit in 107 characters
+    start = subprocess.Popen(
+        [
+            str(ray_bin),
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            f"--temp-dir={temp_dir}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # the group's id is its pid; the group outlives it while the head's processes run
+    )
+    try:
+        _, err = start.communicate(timeout=120)
+        assert start.returncode == 0, err[-3000:]
+        yield start.pid
+    finally:
+        start.kill()
+        start.wait()
+        with contextlib.suppress(ProcessLookupError):  # none of the head's processes left
+            os.killpg(start.pid, signal.SIGKILL)
+        members(start.pid, wait=10)  # gone before their folder goes
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def members(group: int, wait: float = 0.0) -> list[str]:
+    """The live (not zombie) processes of a process group, after waiting up to ``wait`` seconds for it to empty."""
+    deadline = time.monotonic() + wait
+    while True:
+        table = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True, check=True).stdout
+        live = [line for line in table.splitlines() if line.split()[0] == str(group) and not line.split()[1].startswith("Z")]
+        if not live or time.monotonic() > deadline:
+            return live
+        time.sleep(0.1)
+
+
 def test_ray_backend_killed_and_resumed_gives_the_local_pools_rows(tmp_path, reference):
     """A Ray head on loopback, as a cluster would run it; RAY_ADDRESS alone selects the Ray backend.
     Both learners are deterministic per seed (torch on CPU at one thread), so the rows are equal bit for bit."""
@@ -223,33 +278,23 @@ def test_ray_backend_killed_and_resumed_gives_the_local_pools_rows(tmp_path, ref
     # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 keeps the head, its workers and the driver on loopback.
     loopback = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
     head_env = environ({**loopback, "RAY_worker_niceness": "0"})
-    start = subprocess.run(
-        [
-            str(ray_bin),
-            "start",
-            "--head",
-            "--node-ip-address=127.0.0.1",
-            f"--port={port}",
-            "--num-cpus=2",
-            "--include-dashboard=false",
-            "--disable-usage-stats",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=head_env,
-    )
-    assert start.returncode == 0, start.stderr[-3000:]
+    # A process that is not Ray's but whose command line holds a name `ray stop` looks for ("monitor.py"), as
+    # SB3's tests/test_vec_monitor.py does when tests/test_sb3_own_suite.py runs them beside this test.
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "tests/test_vec_monitor.py"])
     try:
-        env = {**loopback, "RAY_ADDRESS": f"127.0.0.1:{port}"}
-        results = tmp_path / "results.json"
-        done = kill_when_first_run_lands(results, env)
-        out = run_sweep(results, env)
-        assert f"{N_TASKS - len(done)} runs to do on the ray backend; {len(done)} already in" in out
-        assert all(rows(results)[k] == run for k, run in done.items())
-        assert outcomes(results) == outcomes(reference)
+        with ray_head(ray_bin, port, head_env) as group:
+            env = {**loopback, "RAY_ADDRESS": f"127.0.0.1:{port}"}
+            results = tmp_path / "results.json"
+            done = kill_when_first_run_lands(results, env)
+            out = run_sweep(results, env)
+            assert f"{N_TASKS - len(done)} runs to do on the ray backend; {len(done)} already in" in out
+            assert all(rows(results)[k] == run for k, run in done.items())
+            assert outcomes(results) == outcomes(reference)
+        assert bystander.poll() is None, "stopping the Ray head killed a process that is not the head's"
+        assert not members(group, wait=10), "the Ray head's processes outlived it"
     finally:
-        subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, timeout=120)
+        bystander.kill()
+        bystander.wait()
 
     # Without RAY_ADDRESS, --backend ray starts a Ray instance of its own, here, on loopback.
     own = tmp_path / "own" / "results.json"
